@@ -1,0 +1,34 @@
+# The README's two commands: `make study` (main job) and `make test`.
+# Each bootstraps .venv from nothing when it is missing or pyproject.toml changed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# torch is pinned for the bootstrap: an unpinned `torch` may resolve to a multi-GB
+# CUDA build; on a machine with a GPU, PyPI serves the normal (CUDA) build of 2.13.0.
+TORCH  ?= torch==2.13.0
+STUDY  ?= studies/awbt_ablation.toml
+OUT    ?= results/awbt_ablation
+
+.PHONY: study test bench notebooks clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+study: $(STAMP)
+	$(BIN)/muonlab run $(STUDY) --out $(OUT) --resume
+	$(BIN)/muonlab table $(OUT)
+	$(BIN)/muonlab plot $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
