@@ -29,7 +29,8 @@ class LanczosProcess:
     Gram-Schmidt passes per step, "twice is enough") against ``V_j`` and ``deflate``.
 
     ``keep_products`` stores the raw products ``A v_j`` so that Ritz residuals can be
-    checked against ``A`` itself, not against the recurrence.
+    checked against ``A`` itself, not against the recurrence. ``norm_hint`` is a known
+    lower bound on ``||A||`` (scale of the invariance test).
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class LanczosProcess:
         max_steps: int,
         deflate: torch.Tensor | None = None,
         keep_products: bool = False,
+        norm_hint: float = 0.0,
     ) -> None:
         self.op = op
         self.deflate = deflate
@@ -50,7 +52,9 @@ class LanczosProcess:
         self.alpha: list[float] = []
         self.beta: list[float] = []
         self.max_steps = max_steps
-        self.norm_estimate = 0.0
+        # Running estimate of ||A|| (max ||A v_j||), seeded by ``norm_hint`` because the
+        # operator may vanish on the deflated complement while being large elsewhere.
+        self.norm_estimate = norm_hint
         self.invariant = False
         self._next = self._orthonormalise(start, 0)
 
@@ -180,7 +184,28 @@ def _random_start(op: Operator, generator: torch.Generator) -> torch.Tensor:
     return torch.randn(op.dim, generator=generator, dtype=torch.float64).to(op.device, op.dtype)
 
 
-def default_max_iter(dim: int, k: int) -> int:
+def _extend_until_done(process: LanczosProcess, k: int, which: str, threshold: float,
+                       criterion: _Criterion) -> _Pairs:
+    """Step ``process`` until its top pairs pass ``_run_is_done`` (or it is invariant or
+    full) and return its top-k Ritz pairs with true residuals and flags."""
+    while True:
+        process.step()
+        theta, s = process.tridiagonal_eigh()
+        idx = _top_order(theta, k, which)
+        keys = _key(theta[idx], which)
+        exhausted = process.invariant or process.n_steps == process.max_steps
+        if not exhausted:
+            # Cheap estimates |beta_j s_{j,i}| first, confirmed with true residuals.
+            estimates = np.abs(process.beta[-1] * s[-1, idx])
+            bound = criterion.bound(theta[idx], process.norm_estimate)
+            if not _run_is_done(keys, estimates <= bound, k, threshold):
+                continue
+        found = _ritz_pairs(process, theta, s, idx, criterion)
+        if exhausted or _run_is_done(keys, found.converged.cpu().numpy(), k, threshold):
+            return found
+
+
+def default_max_iter(k: int) -> int:
     """Default HVP budget: room for a few locked Lanczos processes of ``max(2k+20, 30)`` steps."""
     return max(6 * max(2 * k + 20, 30), 30 * k)
 
@@ -210,7 +235,7 @@ def lanczos(
         raise ValueError(f"k must be in [1, dim={op.dim}], got {k}")
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol}")
-    budget = default_max_iter(op.dim, k) if max_iter is None else max_iter
+    budget = default_max_iter(k) if max_iter is None else max_iter
     if budget < k:
         raise ValueError(f"max_iter must be >= k={k}, got {budget}")
 
@@ -219,6 +244,7 @@ def lanczos(
     locked = _Pairs.empty(op)
     leftover = _Pairs.empty(op)
     n_matvec = 0
+    norm_estimate = 0.0
     while True:
         capacity = min(budget - n_matvec, op.dim - locked.values.numel())
         if capacity <= 0:
@@ -226,22 +252,10 @@ def lanczos(
         full = locked.values.numel() >= k
         threshold = float(_key(locked.values[k - 1], which)) if full else -math.inf
         process = LanczosProcess(op, _random_start(op, generator), max_steps=capacity,
-                                 deflate=locked.vectors, keep_products=True)
-        while True:
-            process.step()
-            n_matvec += 1
-            theta, s = process.tridiagonal_eigh()
-            idx = _top_order(theta, k, which)
-            if process.invariant or process.n_steps == capacity:
-                break
-            # Cheap residual estimates |beta_j s_{j,i}| first; confirm with true residuals.
-            estimates = np.abs(process.beta[-1] * s[-1, idx])
-            if _run_is_done(_key(theta[idx], which), estimates <= criterion.bound(
-                    theta[idx], process.norm_estimate), k, threshold):
-                found = _ritz_pairs(process, theta, s, idx, criterion)
-                if _run_is_done(_key(theta[idx], which), found.converged.cpu().numpy(), k, threshold):
-                    break
-        found = _ritz_pairs(process, theta, s, idx, criterion)
+                                 deflate=locked.vectors, keep_products=True, norm_hint=norm_estimate)
+        found = _extend_until_done(process, k, which, threshold, criterion)
+        n_matvec += process.n_steps
+        norm_estimate = process.norm_estimate
         new = found.select(found.converged)
         leftover = found.select(~found.converged)
         gained = bool((_key(new.values, which) > threshold + tol * abs(threshold)).any()) \
