@@ -45,9 +45,10 @@ class LanczosProcess:
     ) -> None:
         self.op = op
         self.deflate = deflate
-        self.basis = torch.empty(op.dim, max_steps, dtype=op.dtype, device=op.device)
-        self.products = (
-            torch.empty(op.dim, max_steps, dtype=op.dtype, device=op.device) if keep_products else None
+        # Stored as rows so that appending a vector is a contiguous write.
+        self._rows = torch.empty(max_steps, op.dim, dtype=op.dtype, device=op.device)
+        self._product_rows = (
+            torch.empty(max_steps, op.dim, dtype=op.dtype, device=op.device) if keep_products else None
         )
         self.alpha: list[float] = []
         self.beta: list[float] = []
@@ -62,11 +63,21 @@ class LanczosProcess:
     def n_steps(self) -> int:
         return len(self.alpha)
 
+    @property
+    def basis(self) -> torch.Tensor:
+        """``V_j`` as a ``(dim, j)`` view."""
+        return self._rows[: self.n_steps].T
+
+    @property
+    def products(self) -> torch.Tensor:
+        """``A V_j`` as a ``(dim, j)`` view (requires ``keep_products``)."""
+        return self._product_rows[: self.n_steps].T
+
     def _orthonormalise(self, w: torch.Tensor, j: int) -> torch.Tensor:
         for _ in range(2):
             if j > 0:
-                basis = self.basis[:, :j]
-                w = w - basis @ (basis.T @ w)
+                rows = self._rows[:j]
+                w = w - rows.T @ (rows @ w)
             if self.deflate is not None and self.deflate.shape[1] > 0:
                 w = w - self.deflate @ (self.deflate.T @ w)
         return w
@@ -78,10 +89,10 @@ class LanczosProcess:
             raise ValueError(f"Lanczos process cannot extend past step {j}")
         beta_prev = self.beta[-1] if self.beta else float(self._next.norm())
         v = self._next / beta_prev
-        self.basis[:, j] = v
+        self._rows[j] = v
         w = self.op.matvec(v)
-        if self.products is not None:
-            self.products[:, j] = w
+        if self._product_rows is not None:
+            self._product_rows[j] = w
         self.alpha.append(float(v @ w))
         self.norm_estimate = max(self.norm_estimate, float(w.norm()))
         w = self._orthonormalise(w, j + 1)
@@ -153,11 +164,11 @@ def _ritz_pairs(process: LanczosProcess, theta: np.ndarray, s: np.ndarray, idx: 
                 criterion: _Criterion) -> _Pairs:
     """Ritz pairs ``idx`` of ``process`` with residuals computed from the stored products."""
     op = process.op
-    j = process.n_steps
-    coeff = torch.as_tensor(s[:, idx], dtype=op.dtype, device=op.device)
-    vectors = process.basis[:, :j] @ coeff
+    coeff = torch.as_tensor(s[:, idx].T.copy(), dtype=op.dtype, device=op.device)  # (k, j)
     values = torch.as_tensor(theta[idx], dtype=op.dtype, device=op.device)
-    residuals = (process.products[:, :j] @ coeff - vectors * values).norm(dim=0)
+    vector_rows = coeff @ process.basis.T
+    residuals = (coeff @ process.products.T - values[:, None] * vector_rows).norm(dim=1)
+    vectors = vector_rows.T.contiguous()
     bound = criterion.bound(theta[idx], process.norm_estimate)
     converged = residuals.cpu().numpy() <= bound
     return _Pairs(values, vectors, residuals, torch.as_tensor(converged, device=op.device))
