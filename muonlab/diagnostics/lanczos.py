@@ -57,7 +57,7 @@ class LanczosProcess:
         # operator may vanish on the deflated complement while being large elsewhere.
         self.norm_estimate = norm_hint
         self.invariant = False
-        self._next = self._orthonormalise(start, 0)
+        self._next = self._project_out(start, 0)
 
     @property
     def n_steps(self) -> int:
@@ -73,7 +73,8 @@ class LanczosProcess:
         """``A V_j`` as a ``(dim, j)`` view (requires ``keep_products``)."""
         return self._product_rows[: self.n_steps].T
 
-    def _orthonormalise(self, w: torch.Tensor, j: int) -> torch.Tensor:
+    def _project_out(self, w: torch.Tensor, j: int) -> torch.Tensor:
+        """Remove the components of ``w`` along ``v_0..v_{j-1}`` and ``deflate``."""
         for _ in range(2):
             if j > 0:
                 rows = self._rows[:j]
@@ -86,7 +87,7 @@ class LanczosProcess:
         """Apply the operator once and extend the basis (or detect an invariant subspace)."""
         j = self.n_steps
         if self.invariant or j >= self.max_steps:
-            raise ValueError(f"Lanczos process cannot extend past step {j}")
+            raise RuntimeError(f"Lanczos process cannot extend past step {j}")
         beta_prev = self.beta[-1] if self.beta else float(self._next.norm())
         v = self._next / beta_prev
         self._rows[j] = v
@@ -95,7 +96,7 @@ class LanczosProcess:
             self._product_rows[j] = w
         self.alpha.append(float(v @ w))
         self.norm_estimate = max(self.norm_estimate, float(w.norm()))
-        w = self._orthonormalise(w, j + 1)
+        w = self._project_out(w, j + 1)
         beta = float(w.norm())
         self.beta.append(beta)
         self._next = w

@@ -17,11 +17,16 @@ import torch
 def effective_step_size(prev: Sequence[torch.Tensor], cur: Sequence[torch.Tensor]) -> torch.Tensor:
     """``s_t`` over matching lists of tensors, as a 0-d float64 tensor (no host sync)."""
     if len(prev) != len(cur) or len(cur) == 0:
-        raise ValueError(f"prev and cur must be non-empty lists of equal length, got {len(prev)} and {len(cur)}")
+        raise ValueError(
+            f"prev and cur must be non-empty lists of equal length, got {len(prev)} and {len(cur)}"
+        )
     for a, b in zip(prev, cur):
         if a.shape != b.shape:
             raise ValueError(f"prev and cur shapes must match, got {tuple(a.shape)} and {tuple(b.shape)}")
-    squares = torch.stack([(b.detach().double() - a.detach().double()).square().sum() for a, b in zip(prev, cur)])
+    # Differences in float64: float32 parameters moving by ~1e-4 would lose digits.
+    squares = torch.stack(
+        [(b.detach().double() - a.detach().double()).square().sum() for a, b in zip(prev, cur)]
+    )
     n_entries = sum(t.numel() for t in cur)
     return squares.sum().sqrt() / math.sqrt(n_entries)
 
