@@ -23,7 +23,7 @@ def effective_step_size(prev: Sequence[torch.Tensor], cur: Sequence[torch.Tensor
     for a, b in zip(prev, cur):
         if a.shape != b.shape:
             raise ValueError(f"prev and cur shapes must match, got {tuple(a.shape)} and {tuple(b.shape)}")
-    # Differences in float64: float32 parameters moving by ~1e-4 would lose digits.
+    # Accumulate in float64: summing many tiny float32 squares loses digits.
     squares = torch.stack(
         [(b.detach().double() - a.detach().double()).square().sum() for a, b in zip(prev, cur)]
     )
