@@ -1,0 +1,285 @@
+"""Top-k eigenpairs by Lanczos with full reorthogonalisation (SPEC section 4 "Lanczos").
+
+A single Lanczos sequence sees only one direction of each eigenspace, so on its own it
+cannot find repeated eigenvalues (the AWB-T Hessian ``A^2 (x) B^2`` has eigenvalue
+``s_i^2 s_j^2`` with multiplicity up to ``d``). ``lanczos`` therefore runs a sequence of
+Lanczos processes with locking: converged Ritz pairs are locked, the next process starts
+from a fresh random vector orthogonal to them, and the search stops when a process
+converges without adding a new pair to the top k (or the HVP budget is spent).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from .operators import Operator
+from .results import EigenResult
+
+WHICH = ("LA", "LM")
+
+
+class LanczosProcess:
+    """One Lanczos sequence ``A V_j = V_j T_j + beta_j v_{j+1} e_j^T`` on the complement of
+    ``deflate`` (orthonormal columns), with full reorthogonalisation (two classical
+    Gram-Schmidt passes per step, "twice is enough") against ``V_j`` and ``deflate``.
+
+    ``keep_products`` stores the raw products ``A v_j`` so that Ritz residuals can be
+    checked against ``A`` itself, not against the recurrence. ``norm_hint`` is a known
+    lower bound on ``||A||`` (scale of the invariance test).
+    """
+
+    def __init__(
+        self,
+        op: Operator,
+        start: torch.Tensor,
+        *,
+        max_steps: int,
+        deflate: torch.Tensor | None = None,
+        keep_products: bool = False,
+        norm_hint: float = 0.0,
+    ) -> None:
+        self.op = op
+        self.deflate = deflate
+        # Stored as rows so that appending a vector is a contiguous write.
+        self._rows = torch.empty(max_steps, op.dim, dtype=op.dtype, device=op.device)
+        self._product_rows = (
+            torch.empty(max_steps, op.dim, dtype=op.dtype, device=op.device) if keep_products else None
+        )
+        self.alpha: list[float] = []
+        self.beta: list[float] = []
+        self.max_steps = max_steps
+        # Running estimate of ||A|| (max ||A v_j||), seeded by ``norm_hint`` because the
+        # operator may vanish on the deflated complement while being large elsewhere.
+        self.norm_estimate = norm_hint
+        self.invariant = False
+        self._next = self._project_out(start, 0)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.alpha)
+
+    @property
+    def basis(self) -> torch.Tensor:
+        """``V_j`` as a ``(dim, j)`` view."""
+        return self._rows[: self.n_steps].T
+
+    @property
+    def products(self) -> torch.Tensor:
+        """``A V_j`` as a ``(dim, j)`` view (requires ``keep_products``)."""
+        return self._product_rows[: self.n_steps].T
+
+    def _project_out(self, w: torch.Tensor, j: int) -> torch.Tensor:
+        """Remove the components of ``w`` along ``v_0..v_{j-1}`` and ``deflate``."""
+        for _ in range(2):
+            if j > 0:
+                rows = self._rows[:j]
+                w = w - rows.T @ (rows @ w)
+            if self.deflate is not None and self.deflate.shape[1] > 0:
+                w = w - self.deflate @ (self.deflate.T @ w)
+        return w
+
+    def step(self) -> None:
+        """Apply the operator once and extend the basis (or detect an invariant subspace)."""
+        j = self.n_steps
+        if self.invariant or j >= self.max_steps:
+            raise RuntimeError(f"Lanczos process cannot extend past step {j}")
+        beta_prev = self.beta[-1] if self.beta else float(self._next.norm())
+        v = self._next / beta_prev
+        self._rows[j] = v
+        w = self.op.matvec(v)
+        if self._product_rows is not None:
+            self._product_rows[j] = w
+        self.alpha.append(float(v @ w))
+        self.norm_estimate = max(self.norm_estimate, float(w.norm()))
+        w = self._project_out(w, j + 1)
+        beta = float(w.norm())
+        self.beta.append(beta)
+        self._next = w
+        # Below roundoff the residual carries no direction of A's range: the Krylov
+        # space is invariant and every Ritz pair is exact.
+        eps = torch.finfo(self.op.dtype).eps
+        self.invariant = beta <= 100.0 * eps * self.norm_estimate
+
+    def tridiagonal_eigh(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ritz values (ascending) and eigenvectors of ``T_j`` (small, on the host)."""
+        d = np.asarray(self.alpha, dtype=np.float64)
+        e = np.asarray(self.beta[:-1], dtype=np.float64)
+        if d.size == 1:
+            return d.copy(), np.ones((1, 1))
+        return scipy.linalg.eigh_tridiagonal(d, e)
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    values: torch.Tensor  # (n,)
+    vectors: torch.Tensor  # (dim, n)
+    residuals: torch.Tensor  # (n,)
+    converged: torch.Tensor  # (n,) bool
+
+    @staticmethod
+    def empty(op: Operator) -> _Pairs:
+        z = torch.empty(0, dtype=op.dtype, device=op.device)
+        return _Pairs(z, torch.empty(op.dim, 0, dtype=op.dtype, device=op.device), z,
+                      torch.empty(0, dtype=torch.bool, device=op.device))
+
+    def concat(self, other: _Pairs) -> _Pairs:
+        return _Pairs(
+            torch.cat([self.values, other.values]),
+            torch.cat([self.vectors, other.vectors], dim=1),
+            torch.cat([self.residuals, other.residuals]),
+            torch.cat([self.converged, other.converged]),
+        )
+
+    def select(self, index: torch.Tensor) -> _Pairs:
+        return _Pairs(self.values[index], self.vectors[:, index], self.residuals[index],
+                      self.converged[index])
+
+
+def _key(values: torch.Tensor | np.ndarray, which: str):
+    return abs(values) if which == "LM" else values
+
+
+def _top(pairs: _Pairs, k: int, which: str) -> _Pairs:
+    order = torch.argsort(_key(pairs.values, which), descending=True, stable=True)
+    return pairs.select(order[:k])
+
+
+class _Criterion:
+    """Ritz residual test ``||A y - theta y|| <= tol |theta|``, floored at the roundoff
+    level ``10 sqrt(dim) eps ||A||`` so that (near-)zero eigenvalues can converge."""
+
+    def __init__(self, op: Operator, tol: float) -> None:
+        self.tol = tol
+        self.floor_factor = 10.0 * math.sqrt(op.dim) * torch.finfo(op.dtype).eps
+
+    def bound(self, theta, norm_estimate: float):
+        return np.maximum(self.tol * np.abs(theta), self.floor_factor * norm_estimate)
+
+
+def _ritz_pairs(process: LanczosProcess, theta: np.ndarray, s: np.ndarray, idx: np.ndarray,
+                criterion: _Criterion) -> _Pairs:
+    """Ritz pairs ``idx`` of ``process`` with residuals computed from the stored products."""
+    op = process.op
+    coeff = torch.as_tensor(s[:, idx].T.copy(), dtype=op.dtype, device=op.device)  # (k, j)
+    values = torch.as_tensor(theta[idx], dtype=op.dtype, device=op.device)
+    vector_rows = coeff @ process.basis.T
+    residuals = (coeff @ process.products.T - values[:, None] * vector_rows).norm(dim=1)
+    vectors = vector_rows.T.contiguous()
+    bound = criterion.bound(theta[idx], process.norm_estimate)
+    converged = residuals.cpu().numpy() <= bound
+    return _Pairs(values, vectors, residuals, torch.as_tensor(converged, device=op.device))
+
+
+def _top_order(theta: np.ndarray, k: int, which: str) -> np.ndarray:
+    return np.argsort(-_key(theta, which), kind="stable")[:k]
+
+
+def _run_is_done(keys: np.ndarray, converged: np.ndarray, k: int, threshold: float) -> bool:
+    """Whether a process may stop, given its top Ritz keys (descending) and their flags:
+    the pairs must be converged in order until k of them are, or until one converged pair
+    falls at or below ``threshold`` (the k-th locked key), below which nothing enters."""
+    for key, good in zip(keys, converged):
+        if not good:
+            return False
+        if key <= threshold:
+            return True
+    return len(keys) == k
+
+
+def _random_start(op: Operator, generator: torch.Generator) -> torch.Tensor:
+    # Drawn on the CPU so the start vector, hence the result, is the same on every device.
+    return torch.randn(op.dim, generator=generator, dtype=torch.float64).to(op.device, op.dtype)
+
+
+def _extend_until_done(process: LanczosProcess, k: int, which: str, threshold: float,
+                       criterion: _Criterion) -> _Pairs:
+    """Step ``process`` until its top pairs pass ``_run_is_done`` (or it is invariant or
+    full) and return its top-k Ritz pairs with true residuals and flags."""
+    while True:
+        process.step()
+        theta, s = process.tridiagonal_eigh()
+        idx = _top_order(theta, k, which)
+        keys = _key(theta[idx], which)
+        exhausted = process.invariant or process.n_steps == process.max_steps
+        if not exhausted:
+            # Cheap estimates |beta_j s_{j,i}| first, confirmed with true residuals.
+            estimates = np.abs(process.beta[-1] * s[-1, idx])
+            bound = criterion.bound(theta[idx], process.norm_estimate)
+            if not _run_is_done(keys, estimates <= bound, k, threshold):
+                continue
+        found = _ritz_pairs(process, theta, s, idx, criterion)
+        if exhausted or _run_is_done(keys, found.converged.cpu().numpy(), k, threshold):
+            return found
+
+
+def default_max_iter(k: int) -> int:
+    """Default HVP budget: room for a few locked Lanczos processes of ``max(2k+20, 30)`` steps."""
+    return max(6 * max(2 * k + 20, 30), 30 * k)
+
+
+def lanczos(
+    op: Operator,
+    k: int,
+    *,
+    which: str = "LA",
+    tol: float = 1e-8,
+    max_iter: int | None = None,
+    seed: int = 0,
+) -> EigenResult:
+    """Top-k eigenpairs of the symmetric operator ``op`` (SPEC section 4 and 10).
+
+    which: ``"LA"`` largest algebraic, ``"LM"`` largest magnitude.
+    tol: a pair is converged when ``||A y - theta y||_2 <= tol |theta|`` (checked with the
+        true products ``A y``, floored at roundoff level for eigenvalues near zero).
+    max_iter: total operator applications allowed (default ``default_max_iter``).
+    seed: seeds a local CPU ``torch.Generator`` for the start vectors.
+    Works in the operator's dtype and device (float64 recommended for tight ``tol``).
+    Eigenvalues are returned in descending order of value (LA) or magnitude (LM).
+    """
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
+    if not 1 <= k <= op.dim:
+        raise ValueError(f"k must be in [1, dim={op.dim}], got {k}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    budget = default_max_iter(k) if max_iter is None else max_iter
+    if budget < k:
+        raise ValueError(f"max_iter must be >= k={k}, got {budget}")
+
+    generator = torch.Generator().manual_seed(seed)
+    criterion = _Criterion(op, tol)
+    locked = _Pairs.empty(op)
+    leftover = _Pairs.empty(op)
+    n_matvec = 0
+    norm_estimate = 0.0
+    while True:
+        capacity = min(budget - n_matvec, op.dim - locked.values.numel())
+        if capacity <= 0:
+            break
+        full = locked.values.numel() >= k
+        threshold = float(_key(locked.values[k - 1], which)) if full else -math.inf
+        process = LanczosProcess(op, _random_start(op, generator), max_steps=capacity,
+                                 deflate=locked.vectors, keep_products=True, norm_hint=norm_estimate)
+        found = _extend_until_done(process, k, which, threshold, criterion)
+        n_matvec += process.n_steps
+        norm_estimate = process.norm_estimate
+        new = found.select(found.converged)
+        leftover = found.select(~found.converged)
+        gained = bool((_key(new.values, which) > threshold + tol * abs(threshold)).any()) \
+            if full else new.values.numel() > 0
+        locked = _top(locked.concat(new), k, which)
+        if not gained:
+            break
+    result = _top(locked.concat(leftover), k, which)
+    return EigenResult(
+        eigenvalues=result.values,
+        eigenvectors=result.vectors,
+        residuals=result.residuals,
+        converged=result.converged,
+        n_matvec=n_matvec,
+    )

@@ -1,0 +1,124 @@
+"""Lanczos on plain symmetric matrices against ``torch.linalg.eigh`` (SPEC section 4)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diag_oracles import haar_orthogonal, sin_largest_principal_angle
+
+from muonlab.diagnostics import MatrixOperator, lanczos
+
+
+def _matrix_with_spectrum(eigenvalues: torch.Tensor, seed: int) -> torch.Tensor:
+    Q = haar_orthogonal(eigenvalues.numel(), torch.Generator().manual_seed(seed))
+    return Q @ torch.diag(eigenvalues) @ Q.T
+
+
+def _spread_spectrum(n: int, seed: int) -> torch.Tensor:
+    # Evenly spaced with jitter: separated eigenvalues, negative ones largest in magnitude.
+    g = torch.Generator().manual_seed(seed)
+    return torch.linspace(-10.0, 8.0, n, dtype=torch.float64) + 0.01 * torch.randn(n, generator=g, dtype=torch.float64)
+
+
+def _reference(A: torch.Tensor, k: int, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+    evals, evecs = torch.linalg.eigh(A)
+    key = evals.abs() if which == "LM" else evals
+    order = torch.argsort(key, descending=True)[:k]
+    return evals[order], evecs[:, order]
+
+
+@pytest.mark.parametrize("which", ["LA", "LM"])
+@pytest.mark.parametrize("k", range(1, 11))
+def test_matches_eigh_on_random_symmetric(which: str, k: int) -> None:
+    A = _matrix_with_spectrum(_spread_spectrum(120, seed=k), seed=100 + k)
+    op = MatrixOperator(A)
+    res = lanczos(op, k, which=which, tol=1e-10, seed=k)
+    ref_vals, ref_vecs = _reference(A, k, which)
+    assert res.eigenvalues.shape == (k,) and res.eigenvectors.shape == (120, k)
+    torch.testing.assert_close(res.eigenvalues, ref_vals, rtol=1e-9, atol=0)
+    assert sin_largest_principal_angle(res.eigenvectors, ref_vecs) < 1e-7
+    # Columns are orthonormal and belong to their eigenvalues.
+    torch.testing.assert_close(res.eigenvectors.T @ res.eigenvectors, torch.eye(k, dtype=torch.float64),
+                               atol=1e-10, rtol=0)
+    true_residuals = (A @ res.eigenvectors - res.eigenvectors * res.eigenvalues).norm(dim=0)
+    torch.testing.assert_close(res.residuals, true_residuals, atol=1e-12, rtol=1e-6)
+    assert bool(res.converged.all())
+    assert bool((res.residuals <= 1e-10 * res.eigenvalues.abs()).all())
+    assert res.n_matvec == op.n_matvec
+
+
+def test_goe_matrix_top_eigenvalues() -> None:
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(150, 150, generator=g, dtype=torch.float64)
+    A = (X + X.T) / 2
+    res = lanczos(MatrixOperator(A), 6, seed=1)
+    torch.testing.assert_close(res.eigenvalues, torch.linalg.eigvalsh(A).flip(0)[:6], rtol=1e-8, atol=0)
+
+
+def test_repeated_eigenvalues_are_all_found() -> None:
+    # One Lanczos sequence sees one direction per eigenspace; locking must recover the copies.
+    spectrum = torch.cat([torch.tensor([5.0, 5.0, 5.0, 4.0, 4.0, 3.0], dtype=torch.float64),
+                          torch.linspace(-1.0, 2.0, 94, dtype=torch.float64)])
+    A = _matrix_with_spectrum(spectrum, seed=5)
+    res = lanczos(MatrixOperator(A), 6, seed=0)
+    torch.testing.assert_close(res.eigenvalues, spectrum[:6], rtol=1e-10, atol=0)
+    ref_vals, ref_vecs = _reference(A, 6, "LA")
+    assert sin_largest_principal_angle(res.eigenvectors, ref_vecs) < 1e-7
+
+
+def test_budget_exhaustion_reports_unconverged() -> None:
+    A = _matrix_with_spectrum(_spread_spectrum(200, seed=0), seed=1)
+    op = MatrixOperator(A)
+    res = lanczos(op, 5, which="LA", tol=1e-12, max_iter=8)
+    assert res.n_matvec == 8 == op.n_matvec
+    assert res.eigenvalues.shape == (5,)
+    assert not bool(res.converged.all())
+    # A flag is never set on a pair that misses the residual bound.
+    bound = 1e-12 * res.eigenvalues.abs()
+    assert not bool((res.converged & (res.residuals > bound)).any())
+
+
+def test_small_dimension_and_k_equal_dim() -> None:
+    A = _matrix_with_spectrum(torch.tensor([3.0, 1.0, -2.0, 0.5], dtype=torch.float64), seed=2)
+    res = lanczos(MatrixOperator(A), 4, which="LM")
+    torch.testing.assert_close(res.eigenvalues, torch.tensor([3.0, -2.0, 1.0, 0.5], dtype=torch.float64),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_zero_eigenvalues_converge() -> None:
+    # A rank-2 matrix: relative residual tests alone could never accept theta = 0.
+    u = haar_orthogonal(30, torch.Generator().manual_seed(4))[:, :2]
+    A = u @ torch.diag(torch.tensor([2.0, 1.0], dtype=torch.float64)) @ u.T
+    res = lanczos(MatrixOperator(A), 4)
+    torch.testing.assert_close(res.eigenvalues, torch.tensor([2.0, 1.0, 0.0, 0.0], dtype=torch.float64),
+                               atol=1e-12, rtol=0)
+    assert bool(res.converged.all())
+
+
+def test_deterministic_for_a_seed() -> None:
+    A = _matrix_with_spectrum(_spread_spectrum(80, seed=9), seed=9)
+    a = lanczos(MatrixOperator(A), 4, seed=11)
+    b = lanczos(MatrixOperator(A), 4, seed=11)
+    assert torch.equal(a.eigenvalues, b.eigenvalues) and torch.equal(a.eigenvectors, b.eigenvectors)
+    c = lanczos(MatrixOperator(A), 4, seed=12)
+    assert not torch.equal(a.eigenvectors, c.eigenvectors)
+    torch.testing.assert_close(a.eigenvalues, c.eigenvalues, rtol=1e-9, atol=0)
+
+
+def test_float32_operator() -> None:
+    A = _matrix_with_spectrum(_spread_spectrum(60, seed=1), seed=1)
+    res = lanczos(MatrixOperator(A.float()), 3, tol=1e-5)
+    assert res.eigenvalues.dtype == torch.float32
+    torch.testing.assert_close(res.eigenvalues.double(), _reference(A, 3, "LA")[0], rtol=1e-5, atol=0)
+    assert bool(res.converged.all())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"k": 0}, "k"), ({"k": 61}, "k"), ({"k": 2, "which": "SA"}, "which"),
+     ({"k": 2, "tol": 0.0}, "tol"), ({"k": 3, "max_iter": 2}, "max_iter")],
+)
+def test_invalid_arguments(kwargs: dict, field: str) -> None:
+    op = MatrixOperator(torch.eye(60, dtype=torch.float64))
+    with pytest.raises(ValueError, match=field):
+        lanczos(op, **kwargs)
