@@ -125,7 +125,8 @@ class DFMuon(DistanceAwareMuon):
             gstate["group_L"].copy_(L)
             candidates = eta_bar * rho ** -torch.arange(group["M"], dtype=eta_bar.dtype, device=eta_bar.device)
             model = -candidates * pairing(G, O, scales) + 0.5 * group["lam"] * L * candidates.square()
-            eta = candidates[torch.argmin(model)]
+            # gather, not Python indexing: the choice stays on the device (no host sync).
+            eta = candidates.gather(0, torch.argmin(model).unsqueeze(0)).squeeze(0)
 
         gstate["group_d"].copy_(d)
         progress = torch.stack([torch.sum(g * (s["W0"] - p)) for g, s, p in zip(G, states, params)]).sum()
