@@ -1,0 +1,162 @@
+"""Baselines (SPEC-optim baselines): ``torch.optim.SGD``, ``torch.optim.AdamW`` and the
+``schedulefree`` package's ``AdamWScheduleFree``, subclassed only to add the uniform
+interface of ``build``: ``last_stats()`` / ``last_stats_tensors()`` (``update_rms`` and
+``update_fro`` of the actual parameter change), ``train()`` / ``eval()`` and validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import schedulefree
+import torch
+
+from .stats import StatsMixin, StepStats
+from .validation import check_bool, check_coefficient, check_int, check_nonnegative, check_positive, fail
+
+
+def _check_betas(name: str, betas: Any) -> None:
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        fail(name, "betas", "a pair (beta1, beta2) with entries in [0, 1)", betas)
+    check_coefficient(name, "betas[0]", betas[0])
+    check_coefficient(name, "betas[1]", betas[1])
+
+
+class ParamChangeStats(StatsMixin):
+    """Wraps ``step`` to record the change of the parameters (one copy per step)."""
+
+    param_groups: list[dict[str, Any]]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            # Evaluate first: which parameters have gradients is known only afterwards.
+            with torch.enable_grad():
+                loss = closure()
+        params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
+        before = [p.detach().clone() for p in params]
+        super().step()  # type: ignore[misc]
+        stats = StepStats()
+        for p, b in zip(params, before):
+            stats.add_update(p.detach() - b)
+        self._last_stats = stats.result()
+        return loss
+
+
+class SGD(ParamChangeStats, torch.optim.SGD):
+    """``torch.optim.SGD`` (SPEC-optim baselines).
+
+    Args: lr > 0 (default 1e-2), momentum in [0, 1) (default 0.9), dampening in [0, 1)
+    (default 0), weight_decay >= 0 (default 0, coupled L2 as in torch), nesterov (default
+    False). Stats: ``update_rms``, ``update_fro`` of the parameter change.
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        *,
+        lr: float = 1e-2,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        check_positive(self.name, "lr", lr)
+        check_coefficient(self.name, "momentum", momentum)
+        check_coefficient(self.name, "dampening", dampening)
+        check_nonnegative(self.name, "weight_decay", weight_decay)
+        check_bool(self.name, "nesterov", nesterov)
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+
+    def train(self) -> None:
+        """No-op (uniform interface)."""
+
+    def eval(self) -> None:
+        """No-op (uniform interface)."""
+
+
+class AdamW(ParamChangeStats, torch.optim.AdamW):
+    """``torch.optim.AdamW`` (SPEC-optim baselines).
+
+    Args: lr > 0 (default 1e-3), betas in [0, 1)^2 (default (0.9, 0.999)), eps > 0
+    (default 1e-8), weight_decay >= 0 (default 0, decoupled), amsgrad (default False).
+    Stats: ``update_rms``, ``update_fro`` of the parameter change.
+    """
+
+    name = "adamw"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        *,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
+        check_positive(self.name, "lr", lr)
+        _check_betas(self.name, betas)
+        check_positive(self.name, "eps", eps)
+        check_nonnegative(self.name, "weight_decay", weight_decay)
+        check_bool(self.name, "amsgrad", amsgrad)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+    def train(self) -> None:
+        """No-op (uniform interface)."""
+
+    def eval(self) -> None:
+        """No-op (uniform interface)."""
+
+
+class ScheduleFreeAdamW(ParamChangeStats, schedulefree.AdamWScheduleFree):
+    """``schedulefree.AdamWScheduleFree`` (SPEC-optim ``sf-adamw``), the package's code.
+
+    The parameter holds ``y`` in train mode and ``x`` in eval mode; ``train()`` /
+    ``eval()`` are the package's. Unlike the package this wrapper starts in train mode,
+    so it drops into a plain training loop.
+
+    Args (package defaults): lr > 0 (default 0.0025), betas in [0, 1)^2 (default
+    (0.9, 0.999)), eps > 0 (default 1e-8), weight_decay >= 0 (default 0), warmup_steps
+    >= 0 (default 0), r >= 0 (default 0), weight_lr_power >= 0 (default 2).
+    Stats: ``update_rms``, ``update_fro`` of the change in y.
+    """
+
+    name = "sf-adamw"
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        *,
+        lr: float = 0.0025,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        r: float = 0.0,
+        weight_lr_power: float = 2.0,
+    ) -> None:
+        check_positive(self.name, "lr", lr)
+        _check_betas(self.name, betas)
+        check_positive(self.name, "eps", eps)
+        check_nonnegative(self.name, "weight_decay", weight_decay)
+        check_int(self.name, "warmup_steps", warmup_steps, 0)
+        check_nonnegative(self.name, "r", r)
+        check_nonnegative(self.name, "weight_lr_power", weight_lr_power)
+        super().__init__(
+            params,
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
+            r=r,
+            weight_lr_power=weight_lr_power,
+        )
+        self.train()
+
+
+BASELINES: dict[str, type] = {"sgd": SGD, "adamw": AdamW, "sf-adamw": ScheduleFreeAdamW}

@@ -1,0 +1,36 @@
+"""Column-energy clip of TrasMuon (Algorithm 1, Appendix B; SPEC-optim trasmuon).
+
+Columns are input features (the last axis). Every function works on ``(m, n)`` and on
+batches ``(..., m, n)``; statistics reduce over the last axis only, so batch slices stay
+independent.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def column_energy(M: Tensor) -> Tensor:
+    """``E_j = sum_i M_ij^2``, shape ``(..., n)``."""
+    return M.square().sum(dim=-2)
+
+
+def median_energy(E: Tensor) -> Tensor:
+    """``median_j E_j`` as ``torch.quantile(E, 0.5)``: the mean of the two middle values
+    for even ``n`` (``torch.median`` would return the lower one)."""
+    return torch.quantile(E, 0.5, dim=-1)
+
+
+def energy_ratio(E: Tensor, E_ref: Tensor, eps: float) -> Tensor:
+    """``r_j = E_j / (E_ref + eps)`` with one ``E_ref`` per matrix (shape ``E.shape[:-1]``)."""
+    return E / (E_ref.unsqueeze(-1) + eps)
+
+
+def column_clip_coefficient(r: Tensor, *, alpha: float, c_min: float, k: float | None) -> Tensor:
+    """``c_inst_j``: ``clip(1 / (1 + alpha log(1 + r_j)), c_min, 1)`` where the trigger
+    ``r_j > k`` fires (everywhere when ``k is None``), else 1."""
+    c_clip = torch.reciprocal(1.0 + alpha * torch.log1p(r)).clamp(c_min, 1.0)
+    if k is None:
+        return c_clip
+    return torch.where(r > k, c_clip, torch.ones_like(c_clip))

@@ -1,0 +1,76 @@
+"""Optimizer registry (SPEC section 1): names, classes, accepted hyperparameters, ``build``.
+
+Registry variants are presets of one class: ``trasmuon-noclip`` (``clip=False``),
+``trasmuon-clip-only`` (``rho=0``), ``trasmuon-clip-sf`` (= ``trasmuon``), ``sf-muon``
+(AMUSE with ``rho=0``). A preset keyword is fixed by the variant and not accepted.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from .amuse import AMUSE
+from .baselines import BASELINES
+from .damuon import DAMuon
+from .dfmuon import DFMuon
+from .muon import Muon
+from .normuon import NorMuon
+from .rmnp import RMNP
+from .scmuon import SCMuon
+from .trasmuon import TrasMuon
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    **BASELINES,
+    "muon": Muon,
+    "normuon": NorMuon,
+    "trasmuon": TrasMuon,
+    "trasmuon-noclip": TrasMuon,
+    "trasmuon-clip-only": TrasMuon,
+    "trasmuon-clip-sf": TrasMuon,
+    "rmnp": RMNP,
+    "sf-muon": AMUSE,
+    "amuse": AMUSE,
+    "da-muon": DAMuon,
+    "sc-muon": SCMuon,
+    "df-muon": DFMuon,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "trasmuon-noclip": {"clip": False},
+    "trasmuon-clip-only": {"rho": 0.0},
+    "sf-muon": {"rho": 0.0},
+}
+
+
+def _check_name(name: str) -> None:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
+
+
+def hyperparameters(name: str) -> dict[str, Any]:
+    """Every keyword ``build(name, ...)`` accepts, with its default (presets removed)."""
+    _check_name(name)
+    signature = inspect.signature(OPTIMIZERS[name].__init__)
+    fixed = PRESETS.get(name, {})
+    return {
+        key: parameter.default
+        for key, parameter in signature.parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and key not in fixed
+    }
+
+
+def build(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Optimizer:
+    """Construct the optimizer registered as ``name`` on ``params`` (SPEC section 1)."""
+    accepted = hyperparameters(name)
+    for key in hparams:
+        if key not in accepted:
+            fixed = PRESETS.get(name, {})
+            reason = f" (fixed to {fixed[key]!r} by the variant)" if key in fixed else ""
+            raise ValueError(
+                f"optimizer '{name}': unknown hyperparameter {key!r}{reason}; valid: {', '.join(accepted)}"
+            )
+    return OPTIMIZERS[name](params, **PRESETS.get(name, {}), **hparams)

@@ -1,0 +1,187 @@
+"""Invariants shared across the registry: bounds, zero gradients, state_dict round trip,
+batched == separate, momentum hook, in-place updates."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from muonlab.optim import OPTIMIZERS, build
+
+from .reference import gradient_sequence
+
+BATCHED = ["muon", "normuon", "trasmuon", "trasmuon-noclip", "trasmuon-clip-only", "trasmuon-clip-sf", "rmnp", "sf-muon", "amuse"]
+HOOKED = BATCHED + ["da-muon", "sc-muon", "df-muon"]
+FAST = {"T_w": 2}
+
+
+def _hp(name: str) -> dict:
+    return dict(FAST) if name.startswith("trasmuon") else ({"T0": 3} if name in ("amuse", "sf-muon") else {})
+
+
+def test_trasmuon_clip_range_and_step_bound():
+    lr, c_min, m, n = 1e-2, 0.25, 16, 12
+    p = torch.nn.Parameter(torch.zeros(m, n))
+    opt = build("trasmuon", [p], lr=lr, c_min=c_min, T_w=2, alpha=5.0)
+    g = torch.Generator().manual_seed(0)
+    for t in range(1, 41):
+        G = torch.randn(m, n, generator=g)
+        if t % 5 == 0:
+            G[:, t % n] *= 50.0
+        p.grad = G
+        before = p.detach().clone()
+        opt.step()
+        c = opt.state[p]["c_last"]
+        assert c.min() >= c_min - 1e-6 and c.max() <= 1.0
+        assert (p.detach() - before).norm() <= lr * math.sqrt(m * n) * (1 + 1e-5)
+    assert opt.last_stats()["c_used_min"] < 0.9
+
+
+def test_noclip_update_rms_equals_lr():
+    lr = 3e-3
+    p = torch.nn.Parameter(torch.randn(10, 14))
+    opt = build("trasmuon-noclip", [p], lr=lr, T_w=0)
+    for G in gradient_sequence((10, 14), 12, seed=1):
+        p.grad = G
+        before = p.detach().clone()
+        opt.step()
+        assert (p.detach() - before).square().mean().sqrt().item() == pytest.approx(lr, rel=1e-5)
+        assert opt.last_stats()["update_rms"] == pytest.approx(lr, rel=1e-5)
+
+
+def test_rmnp_rows_have_unit_norm():
+    """RMNP Lemma A.1: every row of D has unit norm, so ||dW_row|| = lr sqrt(max(1, m/n))."""
+    lr, m, n = 0.01, 12, 5
+    p = torch.nn.Parameter(torch.randn(m, n))
+    opt = build("rmnp", [p], lr=lr)
+    for G in gradient_sequence((m, n), 5, seed=2):
+        p.grad = G
+        before = p.detach().clone()
+        opt.step()
+        rows = (p.detach() - before).norm(dim=1) / (lr * math.sqrt(m / n))
+        torch.testing.assert_close(rows, torch.ones(m), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_zero_gradients_give_no_nan(name):
+    W = torch.nn.Parameter(torch.randn(6, 4))
+    opt = build(name, [W], **_hp(name))
+    for _ in range(6):
+        W.grad = torch.zeros(6, 4)
+        opt.step()
+    assert torch.isfinite(W).all()
+    assert all(math.isfinite(v) for v in opt.last_stats().values())
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_state_dict_round_trip_is_bit_identical(name):
+    shape = (7, 5)
+    grads = gradient_sequence(shape, 16, seed=3)
+    W = torch.nn.Parameter(torch.randn(shape, generator=torch.Generator().manual_seed(4)))
+    opt = build(name, [W], **_hp(name))
+    for G in grads[:8]:
+        W.grad = G.clone()
+        opt.step()
+    saved_state = copy.deepcopy(opt.state_dict())
+    saved_param = W.detach().clone()
+    for G in grads[8:]:
+        W.grad = G.clone()
+        opt.step()
+    expected = W.detach().clone()
+
+    W2 = torch.nn.Parameter(saved_param.clone())
+    opt2 = build(name, [W2], **_hp(name))
+    opt2.load_state_dict(saved_state)
+    for G in grads[8:]:
+        W2.grad = G.clone()
+        opt2.step()
+    assert torch.equal(W2.detach(), expected)
+    assert not torch.equal(expected, saved_param)
+
+
+def _slice_hook(log):
+    """Scales column 1 of the momentum by 4 at step 3: the T-45 injection, per slice."""
+
+    def hook(param, M, step):
+        log.append((param.shape, M.shape, step))
+        if step == 3:
+            M[..., 1] *= 4.0
+
+    return hook
+
+
+@pytest.mark.parametrize("name", BATCHED)
+def test_batched_equals_separate_optimizers(name):
+    S, m, n, steps = 3, 9, 6, 14
+    g = torch.Generator().manual_seed(5)
+    W0 = torch.randn(S, m, n, generator=g)
+    # Slices differ in gradient scale by 100x: per-slice statistics must stay independent.
+    scale = torch.tensor([0.01, 1.0, 100.0])[:, None, None]
+    grads = [torch.randn(S, m, n, generator=g) * scale for _ in range(steps)]
+    log_b, log_s = [], []
+    Wb = torch.nn.Parameter(W0.clone())
+    opt_b = build(name, [Wb], batched=True, momentum_hook=_slice_hook(log_b), **_hp(name))
+    Ws = [torch.nn.Parameter(W0[s].clone()) for s in range(S)]
+    opts = [build(name, [Ws[s]], momentum_hook=_slice_hook(log_s), **_hp(name)) for s in range(S)]
+    for G in grads:
+        Wb.grad = G.clone()
+        opt_b.step()
+        stats_b = opt_b.last_stats_tensors()
+        for s in range(S):
+            Ws[s].grad = G[s].clone()
+            opts[s].step()
+            torch.testing.assert_close(Wb.detach()[s], Ws[s].detach(), rtol=1e-5, atol=1e-6)
+            for key, value in opts[s].last_stats_tensors().items():
+                assert stats_b[key].shape == (S,)
+                torch.testing.assert_close(stats_b[key][s], value, rtol=1e-4, atol=1e-7)
+    assert log_b[0] == ((S, m, n), (S, m, n), 1) and log_s[0] == ((m, n), (m, n), 1)
+    assert len(log_b) == steps
+
+
+@pytest.mark.parametrize("name", HOOKED)
+def test_momentum_hook_modifies_momentum_in_place(name):
+    W = torch.nn.Parameter(torch.randn(8, 5))
+    calls = []
+
+    def hook(param, M, step):
+        calls.append(step)
+        M.zero_()
+
+    opt = build(name, [W], momentum_hook=hook, **_hp(name))
+    W.grad = torch.randn(8, 5)
+    opt.step()
+    assert calls == [1] and opt.momentum_hook is hook
+    assert torch.count_nonzero(opt.state[W]["momentum_buffer"]) == 0
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_step_updates_the_parameter_in_place(name):
+    W = torch.nn.Parameter(torch.randn(8, 5))
+    ptr, before = W.data_ptr(), W.detach().clone()
+    grad = torch.randn(8, 5)
+    opt = build(name, [W], **_hp(name))
+    W.grad = grad.clone()
+    opt.step()
+    assert W.data_ptr() == ptr
+    assert not torch.equal(W.detach(), before)
+    if name not in ("sf-adamw",):  # the schedulefree package normalises p.grad in place
+        assert torch.equal(W.grad, grad)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_closure_and_stats_without_sync_types(name):
+    W = torch.nn.Parameter(torch.randn(6, 4))
+    opt = build(name, [W], **_hp(name))
+
+    def closure():
+        opt.zero_grad()
+        loss = (W**2).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() > 0
+    tensors = opt.last_stats_tensors()
+    assert {"update_rms", "update_fro"} <= set(tensors)
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in tensors.values())
