@@ -186,20 +186,28 @@ class Helmholtz:
             u = mlp_forward(params, self.eval_points, activation=self.activation)
             return rel_l2(u, self.eval_u_star)
 
+    def _event_patch(self, seed: int, step: int) -> int:
+        roi = self.roi_patch(seed, step)
+        if roi is None:
+            raise ValueError(f"Helmholtz: step must be an ROI event step, got {step!r}")
+        return roi
+
+    def nonroi_eval_points(self, seed: int, step: int) -> Tensor:
+        """``N_nonroi`` points uniform on Omega minus the ROI of the event ``step``
+        (stream ``nonroi_eval`` of (seed, step): the same for every optimizer)."""
+        patch = ROI_PATCHES[self._event_patch(seed, step)]
+        return self._tensor(nonroi_points(step_rng(seed, step, "nonroi_eval"), self.N_nonroi, patch=patch))
+
     def roi_metrics(self, params: Sequence[Tensor], *, seed: int, step: int) -> dict[str, Tensor]:
         """ROI-local errors at the ROI event ``step`` (T Appendix F, SPEC 3).
 
         ``roi_rel_l2``: rel-L2 on the ``roi_grid x roi_grid`` cell-centre grid of the ROI;
         ``roi_nrmse``: ``RMS(u - u*)`` on that grid over ``RMS(u*)`` on the global grid (the
         rel-L2 is ill-conditioned on corner and edge patches, where ``u*`` is ~0);
-        ``nonroi_rel_l2``: rel-L2 on ``N_nonroi`` points uniform on Omega minus the ROI
-        (stream ``nonroi_eval`` of (seed, step)).
+        ``nonroi_rel_l2``: rel-L2 on the ``nonroi_eval_points`` of (seed, step).
         """
-        roi = self.roi_patch(seed, step)
-        if roi is None:
-            raise ValueError(f"Helmholtz: step must be an ROI event step, got {step!r}")
-        outside = self._tensor(nonroi_points(step_rng(seed, step, "nonroi_eval"), self.N_nonroi,
-                                             patch=ROI_PATCHES[roi]))
+        roi = self._event_patch(seed, step)
+        outside = self.nonroi_eval_points(seed, step)
         with torch.no_grad():
             u_roi = mlp_forward(params, self.roi_points[roi], activation=self.activation)
             u_out = mlp_forward(params, outside, activation=self.activation)
