@@ -17,6 +17,7 @@ import numbers
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -120,7 +121,7 @@ class Helmholtz:
         self.roi_points = torch.stack([self._tensor(cell_centre_grid(roi_grid, p)) for p in ROI_PATCHES])
         self.roi_u_star = self.u_star(self.roi_points)
 
-    def _tensor(self, points) -> Tensor:
+    def _tensor(self, points: np.ndarray) -> Tensor:
         return torch.as_tensor(points, dtype=self.dtype).to(self.device)
 
     # -- the PDE --------------------------------------------------------------------------

@@ -63,6 +63,27 @@ def test_loss_is_the_same_for_every_laplacian():
     torch.testing.assert_close(values["func"], values["autograd"], rtol=1e-12, atol=0)
 
 
+def test_loss_and_its_gradient_vmap_over_stacked_seeds():
+    problem = Helmholtz(N_r=64, N_b=16, width=16, dtype=F64)
+    nets = [list(problem.build_network(s).parameters()) for s in range(3)]
+    stacked = [torch.stack([net[i].detach() for net in nets]) for i in range(len(nets[0]))]
+    batches = [problem.batch(s, 1000) for s in range(3)]
+    interior = torch.stack([b.interior for b in batches])
+    boundary = torch.stack([b.boundary for b in batches])
+
+    def loss(params, xi, xb):
+        return problem.loss_terms(params, xi, xb).loss
+
+    losses = torch.func.vmap(loss)(stacked, interior, boundary)
+    grads = torch.func.vmap(torch.func.grad(loss))(stacked, interior, boundary)
+    rel_l2 = torch.func.vmap(problem.global_rel_l2)(stacked)
+    for s, params in enumerate(nets):
+        torch.testing.assert_close(losses[s], loss(params, interior[s], boundary[s]), rtol=1e-13, atol=0)
+        for got, want in zip(grads, torch.autograd.grad(loss(params, interior[s], boundary[s]), params)):
+            torch.testing.assert_close(got[s], want, rtol=1e-11, atol=1e-12)
+        torch.testing.assert_close(rel_l2[s], problem.global_rel_l2(params), rtol=1e-13, atol=0)
+
+
 def test_metrics_match_independent_numpy_computations():
     problem = Helmholtz(2, width=16, dtype=F64)
     params = list(problem.build_network(2).parameters())
