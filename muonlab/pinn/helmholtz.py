@@ -128,8 +128,7 @@ class Helmholtz:
 
     def u_star(self, x: Tensor) -> Tensor:
         """Manufactured solution ``sin(pi k x) sin(pi k y)`` at points ``x (..., 2)``."""
-        a = math.pi * self.k
-        return torch.sin(a * x[..., 0]) * torch.sin(a * x[..., 1])
+        return torch.sin(self.kappa * x[..., 0]) * torch.sin(self.kappa * x[..., 1])
 
     def forcing(self, x: Tensor) -> Tensor:
         """Source ``f = -(pi k)^2 u*`` so that ``u*`` solves the PDE."""

@@ -18,8 +18,11 @@ def _random_params(*, width: int = 16, depth: int = 3, activation: str = "tanh",
     """A float64 MLP with non-zero biases too (zero biases could hide a layout bug)."""
     net = MLP(width=width, depth=depth, activation=activation, seed=seed, dtype=F64)
     g = torch.Generator().manual_seed(100 + seed)
-    params = [p.detach() + (0.3 * torch.randn(p.shape, dtype=F64, generator=g) if p.ndim == 1 else 0) for p in net.parameters()]
-    return [p.clone().requires_grad_(True) for p in params]
+    params = []
+    for p in net.parameters():
+        shift = 0.3 * torch.randn(p.shape, dtype=F64, generator=g) if p.ndim == 1 else 0.0
+        params.append((p.detach() + shift).requires_grad_(True))
+    return params
 
 
 @pytest.mark.parametrize("laplacian", [laplacian_autograd, laplacian_func])

@@ -51,7 +51,8 @@ def test_roi_patch_for_step_hand_computed_blake2b():
 
 
 def test_roi_patches_cover_the_pool_evenly():
-    counts = np.bincount([roi_patch_for_step(s, t) for s in range(8) for t in roi_event_steps(steps=4000)], minlength=12)
+    patches = [roi_patch_for_step(s, t) for s in range(8) for t in roi_event_steps(steps=4000)]
+    counts = np.bincount(patches, minlength=12)
     expected = 8 * 150 / 12
     chi2 = ((counts - expected) ** 2 / expected).sum()
     assert chi2 < 40  # 11 dof: p ~ 3e-5; a biased rule (e.g. mod of a small int) fails
@@ -61,7 +62,9 @@ def test_patch_rule_and_streams_stable_across_processes_and_hash_seeds():
     outputs = []
     for hash_seed in ("0", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-        done = subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE], env=env, cwd=REPO, capture_output=True, text=True, check=True
+        )
         outputs.append(json.loads(done.stdout))
     assert outputs[0] == outputs[1]
     assert outputs[0]["patches"] == [roi_patch_for_step(s, t) for s in range(3) for t in range(1000, 4000, 20)]
