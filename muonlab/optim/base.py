@@ -66,7 +66,10 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
     def _check_param(self, p: Tensor, index: int) -> None:
         shape = tuple(p.shape)
         expected = "(S, m, n) (batched=True)" if self.batched else "2-D (m, n)"
-        if not self.is_matrix(p) and not (self.accepts_non_matrix and p.ndim >= (1 if self.batched else 0)):
+        # AMUSE's fallback takes lower-rank tensors only: a stray 3-D parameter without
+        # batched=True is a mistake, not a fallback parameter.
+        lower_rank = p.ndim < (3 if self.batched else 2)
+        if not self.is_matrix(p) and not (self.accepts_non_matrix and lower_rank):
             raise ValueError(
                 f"optimizer '{self.name}': parameter {index} has shape {shape}, expected {expected}; "
                 "route other parameters with muonlab.optim.hybrid(...)"
