@@ -1,0 +1,9 @@
+"""Toy problems (SPEC 2): AWB-T quadratic, outlier injection, river valleys, digits MLP.
+
+Problems are plain objects that know nothing about optimizers; each has a seed-batched
+variant (leading seed axis S) for vectorized seeds (SPEC 8).
+"""
+
+from muonlab.toyproblems.awbt import AWBT, AWBTBatch
+
+__all__ = ["AWBT", "AWBTBatch"]
