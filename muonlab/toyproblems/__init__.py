@@ -5,5 +5,6 @@ variant (leading seed axis S) for vectorized seeds (SPEC 8).
 """
 
 from muonlab.toyproblems.awbt import AWBT, AWBTBatch
+from muonlab.toyproblems.injection import InjectionEvent, OutlierInjection, OutlierInjectionBatch
 
-__all__ = ["AWBT", "AWBTBatch"]
+__all__ = ["AWBT", "AWBTBatch", "InjectionEvent", "OutlierInjection", "OutlierInjectionBatch"]
