@@ -21,14 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from muonlab.toyproblems.orthogonal import haar_orthogonal
 from muonlab.toyproblems.validation import check_int, check_real
-
-
-def haar_orthogonal(n: int, generator: torch.Generator) -> Tensor:
-    """Haar-random orthogonal ``(n, n)`` float64 matrix: QR of a Gaussian with the
-    signs of ``diag(R)`` moved into Q (without the fix QR is not Haar)."""
-    q, r = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=generator))
-    return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
 
 
 def awbt_spectrum(d: int, kappa: float) -> Tensor:

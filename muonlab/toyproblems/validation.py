@@ -14,15 +14,15 @@ def check_int(owner: str, name: str, value: object, minimum: int) -> int:
     return value
 
 
-def check_real(owner: str, name: str, value: object, *, minimum: float,
+def check_real(owner: str, name: str, value: object, *, minimum: float | None = None,
                inclusive: bool = True) -> float:
-    """``value`` as a finite float ``>= minimum`` (``> minimum`` when not inclusive)."""
+    """``value`` as a finite float, ``>= minimum`` (``> minimum`` when not inclusive)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
+    if ok and minimum is not None:
         ok = value >= minimum if inclusive else value > minimum
     if not ok:
-        bound = ">=" if inclusive else ">"
-        raise ValueError(f"{owner}: {name} must be a finite number {bound} {minimum:g}, got {value!r}")
+        bound = "" if minimum is None else f" {'>=' if inclusive else '>'} {minimum:g}"
+        raise ValueError(f"{owner}: {name} must be a finite number{bound}, got {value!r}")
     return float(value)
 
 
