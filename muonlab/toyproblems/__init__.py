@@ -5,8 +5,13 @@ variant (leading seed axis S) for vectorized seeds (SPEC 8).
 """
 
 from muonlab.toyproblems.awbt import AWBT, AWBTBatch
+from muonlab.toyproblems.digits import DigitsMLP, DigitsMLPBatch
 from muonlab.toyproblems.injection import InjectionEvent, OutlierInjection, OutlierInjectionBatch
 from muonlab.toyproblems.river_valley import RiverValley, RiverValleyBatch
 
-__all__ = ["AWBT", "AWBTBatch", "InjectionEvent", "OutlierInjection", "OutlierInjectionBatch",
-           "RiverValley", "RiverValleyBatch"]
+__all__ = [
+    "AWBT", "AWBTBatch",
+    "DigitsMLP", "DigitsMLPBatch",
+    "InjectionEvent", "OutlierInjection", "OutlierInjectionBatch",
+    "RiverValley", "RiverValleyBatch",
+]
