@@ -47,11 +47,12 @@ def _feature_columns(V: Tensor | None, J: Tensor, like: Tensor) -> Tensor:
     """``V_J``: the ``(..., n, s)`` selected basis columns; ``V = None`` means ``I``, whose
     columns are one-hot, so the general formula reduces exactly to column scaling."""
     n = like.shape[-1]
-    if V is None:
-        V = torch.eye(n, dtype=like.dtype, device=like.device)
+    J = J.to(like.device)
+    if V is None:  # the columns J of I, built directly (gathering from eye is slow)
+        return torch.nn.functional.one_hot(J, n).mT.to(like.dtype)
     batch = torch.broadcast_shapes(V.shape[:-2], J.shape[:-1])
     V = V.to(dtype=like.dtype, device=like.device).expand(*batch, n, n)
-    index = J.to(like.device).unsqueeze(-2).expand(*batch, n, J.shape[-1])
+    index = J.unsqueeze(-2).expand(*batch, n, J.shape[-1])
     return torch.gather(V, -1, index)
 
 
