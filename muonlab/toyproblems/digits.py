@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
-from muonlab.toyproblems.streams import step_rng
+from muonlab.streams import step_rng
 from muonlab.toyproblems.validation import check_choice, check_int, check_real
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}

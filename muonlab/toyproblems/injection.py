@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from muonlab.toyproblems.streams import step_rng
+from muonlab.streams import step_rng
 from muonlab.toyproblems.validation import check_choice, check_int, check_real
 
 SITES = ("momentum", "gradient")

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from muonlab.toyproblems.orthogonal import haar_orthogonal
-from muonlab.toyproblems.streams import step_rng
+from muonlab.streams import step_rng
 from muonlab.toyproblems.validation import check_choice, check_int, check_real
 
 KINDS = ("straight", "curved")
