@@ -28,7 +28,6 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
     """
 
     name: ClassVar[str] = "matrix"
-    supports_batched: ClassVar[bool] = True
     # AMUSE keeps non-matrix parameters (Adam-style fallback); the others reject them.
     accepts_non_matrix: ClassVar[bool] = False
 
@@ -42,8 +41,6 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
     ) -> None:
         check_bool(self.name, "batched", batched)
         check_hook(self.name, momentum_hook)
-        if batched and not self.supports_batched:
-            raise ValueError(f"optimizer '{self.name}': batched must be False (the distance-aware rules couple all matrices of a group), got True")
         # Set before Optimizer.__init__, which calls add_param_group (shape checks).
         self.batched = batched
         self.momentum_hook = momentum_hook

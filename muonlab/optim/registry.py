@@ -55,9 +55,7 @@ def hyperparameters(name: str) -> dict[str, Any]:
     """Every keyword ``build(name, ...)`` accepts, with its default (presets removed)."""
     _check_name(name)
     signature = inspect.signature(OPTIMIZERS[name].__init__)
-    fixed = dict(PRESETS.get(name, {}))
-    if not getattr(OPTIMIZERS[name], "supports_batched", True):
-        fixed["batched"] = False
+    fixed = PRESETS.get(name, {})
     return {
         key: parameter.default
         for key, parameter in signature.parameters.items()
