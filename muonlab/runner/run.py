@@ -10,6 +10,7 @@ where a NaN/inf loss or parameter stops the run as ``diverged``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,14 +70,37 @@ def run(config: RunConfig) -> RunResult:
     with seeded(config.seed):
         task = build_task(config, device=device, dtype=DTYPES[config.dtype])
         log = StepLog(config.steps, config.every, device)
-        diverged_step = _train(task, log, config.steps)
+        train_steps(task, log, config.steps)
+    diverged_step = log.diverged[0]
+    finals = {k: float(v) for k, v in final_metrics(task).items()} if diverged_step is None else {}
+    losses, columns = log.to_host(config.steps if diverged_step is None else diverged_step)
+    return assemble_result(config, losses, columns, task.events(), task.event_steps, diverged_step, finals)
+
+
+def final_metrics(task: Task) -> dict[str, Any]:
+    """The task's finals, at the x sequence for schedule-free methods."""
+    task.optimizer.eval()
+    with torch.no_grad():
+        return task.finals()
+
+
+def assemble_result(
+    config: RunConfig,
+    losses: np.ndarray,
+    columns: dict[str, np.ndarray],
+    events: Sequence[EventRecord],
+    event_steps: Sequence[int],
+    diverged_step: int | None,
+    finals: dict[str, float],
+) -> RunResult:
+    """The :class:`RunResult` of one run from its host copies: ``losses`` of the steps run
+    (up to the diverged step), its logged ``columns``, events and final metrics."""
     steps_run = config.steps if diverged_step is None else diverged_step
-    losses, columns = log.to_host(steps_run)
     if config.dtype == "float32":
         # Every logged value of a float32 run is a float32 number: keep it as one so the
         # CSV shows its own shortest text.
         columns = {k: v.astype(np.float32) if k != "step" else v for k, v in columns.items()}
-    events = tuple(e for e in task.events() if e.step <= steps_run)
+    events = tuple(e for e in events if e.step <= steps_run)
     columns["event"] = _event_counts(columns["step"], [e.step for e in events])
 
     finite = losses if diverged_step is None else losses[: diverged_step - 1]
@@ -84,13 +108,8 @@ def run(config: RunConfig) -> RunResult:
         "final_loss": float(losses[-1]) if diverged_step is None else math.nan,
         "best_loss": float(finite.min()) if finite.size else math.nan,
     }
-    summary.update(
-        spike_statistics(finite, [s for s in task.event_steps if s <= finite.size], dict(config.spikes))
-    )
-    if diverged_step is None:
-        task.optimizer.eval()  # schedule-free methods report finals at their x sequence
-        with torch.no_grad():
-            summary.update(task.finals())
+    summary.update(spike_statistics(finite, [s for s in event_steps if s <= finite.size], dict(config.spikes)))
+    summary.update(finals)
     return RunResult(
         config=config,
         status="done" if diverged_step is None else "diverged",
@@ -102,8 +121,10 @@ def run(config: RunConfig) -> RunResult:
     )
 
 
-def _train(task: Task, log: StepLog, steps: int) -> int | None:
-    """The training loop; returns the first step with a NaN/inf loss (or parameters)."""
+def train_steps(task: Task, log: StepLog, steps: int) -> None:
+    """The training loop. Nothing here reads a device value except the divergence check
+    at flush points, which records each seed's first NaN/inf step in ``log.diverged``
+    and stops the loop once every seed has diverged."""
     optimizer = task.optimizer
     optimizer.train()
     for step in range(1, steps + 1):
@@ -117,13 +138,8 @@ def _train(task: Task, log: StepLog, steps: int) -> int | None:
         if log.is_logged(step):
             with torch.no_grad():
                 log.record_row(step, {**optimizer.last_stats_tensors(), **task.metrics()})
-        if step % FLUSH_STEPS == 0 or step == steps:
-            bad = log.first_nonfinite(step)
-            if bad is None and not all(bool(torch.isfinite(p).all()) for p in task.params):
-                bad = step
-            if bad is not None:
-                return bad
-    return None
+        if (step % FLUSH_STEPS == 0 or step == steps) and log.check_divergence(step, task.params):
+            return
 
 
 def _event_counts(row_steps: np.ndarray, event_steps: list[int]) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 A task bundles what the run loop needs and nothing else: the parameters and their
 optimizer, the loss of a step, an optional gradient hook (gradient-site injection),
-per-row metrics (0-d tensors, no sync), final metrics, and the run's events.
+per-row metrics (0-d tensors, no sync), final metrics (0-d tensors, read once at the
+end), and the run's events.
 
 Seeding (common random numbers): the run seed is the problem instance seed (which also
 draws the init) and the injection seed, identically for every optimizer of a study.
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from muonlab import optim
-from muonlab.toyproblems import AWBT, OutlierInjection, RiverValley
+from muonlab.toyproblems import AWBT, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
 from .config import RunConfig
 
@@ -44,7 +45,7 @@ class Task:
     loss: Callable[[int], StepLoss]
     before_step: Callable[[int], None] | None = None
     metrics: Callable[[], dict[str, Tensor]] = dict
-    finals: Callable[[], dict[str, float]] = dict
+    finals: Callable[[], dict[str, Tensor]] = dict
     event_steps: tuple[int, ...] = ()
     events: Callable[[], list[EventRecord]] = list
     notes: list[str] = field(default_factory=list)
@@ -61,6 +62,28 @@ def _injection(config: RunConfig) -> OutlierInjection | None:
     return OutlierInjection(**dict(config.injection), seed=config.seed)
 
 
+def wire_injection(
+    injection: OutlierInjection | OutlierInjectionBatch, site: str, W: nn.Parameter, basis: Tensor | None, hparams: dict[str, Any]
+) -> Callable[[int], None] | None:
+    """Route an injection (single or seed-batched) to ``W``: through the optimizer's
+    momentum hook (site ``momentum``, eq. T-45; set in ``hparams``), or as a gradient hook
+    to call before ``step()`` (returned)."""
+    injection.check_columns(W.shape[-1])
+    if site == "momentum":
+        hparams["momentum_hook"] = injection.momentum_hook(basis, target=W)
+        return None
+
+    def before_step(step: int) -> None:
+        injection.apply(W.grad, step, V=basis)
+
+    return before_step
+
+
+def injection_record(event: InjectionEvent) -> EventRecord:
+    """The ``events.csv`` row of one injection event."""
+    return EventRecord(event.step, "injection", "columns " + " ".join(str(j) for j in event.columns))
+
+
 def _matrix_task(
     config: RunConfig,
     W: nn.Parameter,
@@ -68,33 +91,17 @@ def _matrix_task(
     *,
     basis: Tensor | None,
     metrics: Callable[[], dict[str, Tensor]],
-    finals: Callable[[], dict[str, float]],
+    finals: Callable[[], dict[str, Tensor]],
 ) -> Task:
     """A single-matrix task (AWB-T, river valley) with the optional outlier injection in
     feature basis ``basis`` (None = W's own columns): through the optimizer's momentum
     hook (site ``momentum``, eq. T-45) or on the gradient before ``step()``."""
     injection = _injection(config)
     hparams = dict(config.hparams)
-    before_step = None
-    if injection is not None:
-        injection.check_columns(W.shape[-1])
-        if injection.site == "momentum":
-            hparams["momentum_hook"] = injection.momentum_hook(basis, target=W)
-        else:
-
-            def before_step(step: int) -> None:
-                injection.apply(W.grad, step, V=basis)
-
+    before_step = None if injection is None else wire_injection(injection, injection.site, W, basis, hparams)
     optimizer = optim.build(config.optimizer, [W], **hparams)
     if injection is None:
         return Task(optimizer, [W], loss, metrics=metrics, finals=finals)
-
-    def events() -> list[EventRecord]:
-        return [
-            EventRecord(e.step, "injection", "columns " + " ".join(str(j) for j in e.columns))
-            for e in injection.events
-        ]
-
     return Task(
         optimizer,
         [W],
@@ -103,7 +110,7 @@ def _matrix_task(
         metrics=metrics,
         finals=finals,
         event_steps=tuple(injection.event_steps(config.steps)),
-        events=events,
+        events=lambda: [injection_record(e) for e in injection.events],
     )
 
 
@@ -125,7 +132,7 @@ def awbt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Ta
         # V = I when fix_V: pass None so the injection scales columns without a matmul.
         basis=None if problem.fix_V else problem.V,
         metrics=lambda: {"rel_dist": rel_dist()},
-        finals=lambda: {"final_rel_dist": float(rel_dist())},
+        finals=lambda: {"final_rel_dist": rel_dist()},
     )
 
 
@@ -147,9 +154,8 @@ def river_valley_task(config: RunConfig, device: torch.device, dtype: torch.dtyp
         with torch.no_grad():
             return {"river_progress": problem.river_progress(W), "wall_energy": problem.wall_energy(W)}
 
-    def finals() -> dict[str, float]:
-        values = metrics()
-        return {"final_river_progress": float(values["river_progress"]), "final_wall_energy": float(values["wall_energy"])}
+    def finals() -> dict[str, Tensor]:
+        return {f"final_{k}": v for k, v in metrics().items()}
 
     return _matrix_task(config, W, loss, basis=None, metrics=metrics, finals=finals)
 
