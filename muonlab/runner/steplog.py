@@ -36,7 +36,9 @@ class StepLog:
         self.losses = torch.full((steps, *self._shape), float("nan"), dtype=torch.float64, device=device)
         self.steps = logged_steps(steps, every)
         self._row = {t: i for i, t in enumerate(self.steps)}
-        self._columns: dict[str, Tensor] = {}
+        # Logged metrics: one (rows, metrics, *seed axis) table; _columns maps name -> index.
+        self._columns: dict[str, int] = {}
+        self._table = torch.empty((len(self.steps), 0, *self._shape), dtype=torch.float64, device=device)
         # First step with a NaN/inf loss (or parameters) of each seed; None while finite.
         self.diverged: list[int | None] = [None] * (1 if batch is None else batch)
 
@@ -47,15 +49,19 @@ class StepLog:
         return step in self._row
 
     def record_row(self, step: int, values: Mapping[str, Tensor]) -> None:
-        """Store ``values`` (0-d, or ``(S,)`` in a batch) as the row of ``step`` (a device
-        copy only). A metric first seen at a later row reads NaN in the earlier rows."""
+        """Store ``values`` (0-d, or ``(S,)`` in a batch) as the row of ``step`` (device
+        copies only). A metric first seen at a later row reads NaN in the earlier rows."""
         row = self._row[step]
+        if list(values) == list(self._columns):
+            # The usual case (the same metrics every row): one stack and one copy.
+            self._table[row] = torch.stack([v.detach() for v in values.values()])
+            return
         for key, value in values.items():
-            column = self._columns.get(key)
-            if column is None:
-                column = torch.full((len(self.steps), *self._shape), float("nan"), dtype=torch.float64, device=self.device)
-                self._columns[key] = column
-            column[row] = value.detach()
+            if key not in self._columns:
+                self._columns[key] = len(self._columns)
+                fresh = torch.full((len(self.steps), 1, *self._shape), float("nan"), dtype=torch.float64, device=self.device)
+                self._table = torch.cat([self._table, fresh], dim=1)
+            self._table[row, self._columns[key]] = value.detach()
 
     def check_divergence(self, upto: int, params: Sequence[Tensor]) -> bool:
         """At a flush point (one host sync): for each seed not yet diverged, record the
@@ -80,6 +86,7 @@ class StepLog:
         n_rows = sum(1 for t in self.steps if t <= upto)
         steps = np.asarray(self.steps[:n_rows], dtype=np.int64)
         columns: dict[str, np.ndarray] = {"step": steps, "loss": losses[steps - 1]}
-        for key, column in self._columns.items():
-            columns[key] = column[:n_rows].cpu().numpy()
+        table = self._table[:n_rows].cpu().numpy()
+        for key, index in self._columns.items():
+            columns[key] = table[:, index]
         return losses, columns
