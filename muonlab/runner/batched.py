@@ -241,10 +241,14 @@ def describe_plan(cells: Sequence[Cell]) -> str:
     return text
 
 
-def run_cells(cells: Sequence[Cell], backend: Backend) -> Iterator[RunResult]:
-    """Results of every cell: seed batches run in this process one after another (each
-    is one vectorized program already), the sequential runs go to ``backend``."""
+def run_cells(cells: Sequence[Cell], backend: Backend, *, skip: frozenset[str] = frozenset()) -> Iterator[RunResult]:
+    """Results of every cell but the runs in ``skip`` (finished earlier): seed batches
+    run in this process one after another (each is one vectorized program already), the
+    sequential runs go to ``backend``. A batch always trains all its seeds, so that a
+    resumed study reproduces the bytes of an uninterrupted one (a slice's rounding may
+    depend on the batch it is in)."""
     for cell in cells:
-        if cell.mode == "batched":
-            yield from execute_batch(cell.configs)
-    yield from backend.run_all([c for cell in cells if cell.mode == "sequential" for c in cell.configs])
+        if cell.mode == "batched" and any(c.run_id not in skip for c in cell.configs):
+            yield from (r for r in execute_batch(cell.configs) if r.run_id not in skip)
+    sequential = [c for cell in cells if cell.mode == "sequential" for c in cell.configs if c.run_id not in skip]
+    yield from backend.run_all(sequential)

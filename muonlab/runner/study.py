@@ -49,10 +49,10 @@ def run_study(
     statuses = {"done": 0, "diverged": 0, "failed": 0}
     backend = backend if backend is not None else LocalBackend()
     if study.batch_seeds:
-        cells = plan_cells(pending)
+        cells = [c for c in plan_cells(output.runs) if any(r.run_id not in done for r in c.configs)]
         output.manifest["batching"] = [cell.describe() for cell in cells]
         print(f"muonlab: {describe_plan(cells)}", file=sys.stderr)
-        results = run_cells(cells, backend)
+        results = run_cells(cells, backend, skip=frozenset(done))
     else:
         results = backend.run_all(pending)
     with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:

@@ -186,3 +186,28 @@ def test_study_with_batch_seeds_matches_study_without(tmp_path: Path) -> None:
         for name in s_rows.dtype.names[1:]:
             np.testing.assert_allclose(b_rows[name], s_rows[name], rtol=RTOL, atol=ATOL, err_msg=name)
     assert (tmp_path / "True" / "events.csv").read_text() == (tmp_path / "False" / "events.csv").read_text()
+
+
+def test_same_batch_twice_is_bit_identical() -> None:
+    configs = parse_study(study_text(entry("amuse", lr=0.02))).runs()
+    first, second = run_batch(configs), run_batch(configs)
+    for a, b in zip(first, second):
+        for key in a.columns:
+            np.testing.assert_array_equal(a.columns[key], b.columns[key])
+        assert a.summary.keys() == b.summary.keys() and a.events == b.events
+
+
+def test_resume_reruns_a_whole_batch_and_records_only_missing_runs(tmp_path: Path) -> None:
+    """Removing one finished run of a batched cell from the manifest: --resume trains
+    the cell again as the same batch and rewrites byte-identical files."""
+    study = parse_study(study_text(entry("normuon", lr=0.02), seeds=3, steps=15))
+    out = tmp_path / "out"
+    run_study(study, out, progress=False)
+    files = {p.name: p.read_bytes() for p in (out / "runs").iterdir()} | {"summary.csv": (out / "summary.csv").read_bytes()}
+    manifest = json.loads((out / "manifest.json").read_text())
+    lost = manifest["runs"].pop(1)["run_id"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "runs" / f"{lost}.csv").unlink()
+    report = run_study(study, out, resume=True, progress=False)
+    assert (report.skipped, report.statuses["done"]) == (2, 1)
+    assert files == {p.name: p.read_bytes() for p in (out / "runs").iterdir()} | {"summary.csv": (out / "summary.csv").read_bytes()}
