@@ -112,12 +112,18 @@ def bench_study(path: Path, batch: bool, threads: int) -> float:
         study = Path(tmp) / path.name
         study.write_text(f"batch_seeds = {str(batch).lower()}\n{text}", encoding="utf-8")
         start = time.perf_counter()
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "muonlab", "run", str(study), "--out", str(Path(tmp) / "out"), "--no-progress"],
             check=True,
+            capture_output=True,
+            text=True,
             env={**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)},
         )
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+    for line in done.stderr.splitlines():  # the CLI's note on how the seeds ran
+        if "batch_seeds" in line:
+            print(f"   {line}")
+    return seconds
 
 
 def main() -> None:
