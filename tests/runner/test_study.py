@@ -67,7 +67,7 @@ def test_tiny_study_writes_every_file_with_spec_columns(tmp_path: Path, tiny_stu
     for key in ("muonlab", "torch", "numpy", "python", "device", "started", "finished", "spike_rule", "runs"):
         assert key in manifest
     assert [e["run_id"] for e in manifest["runs"]] == [r["run_id"] for r in summary]
-    assert manifest["spike_rule"]["rho"] == 1.5
+    assert manifest["spike_rule"]["event_aligned"]["rho"] == 1.5
 
 
 def test_same_study_twice_gives_identical_bytes(tmp_path: Path, tiny_study: Path) -> None:
