@@ -180,3 +180,10 @@ def test_run_is_pure_and_leaves_global_rng_alone(tiny_study: Path) -> None:
     np.testing.assert_equal(a.summary, b.summary)
     for key in a.columns:
         np.testing.assert_array_equal(a.columns[key], b.columns[key])
+
+
+def test_process_pool_gives_the_same_bytes_as_in_process(tmp_path: Path, tiny_study: Path) -> None:
+    study = load_study_config(tiny_study)
+    run_study(study, tmp_path / "one", progress=False)
+    run_study(study, tmp_path / "two", backend=LocalBackend(workers=2), progress=False)
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
