@@ -121,7 +121,8 @@ class RunObserver:
             row["step_size"] = effective_step_size(self._before, params)
         if self._gram_step(step):
             row.update(self._gram())
-        if self._dom_bulk_step(step):
+        # A diverging run has no Hessian to analyse: its ratios stay NaN (one sync).
+        if self._dom_bulk_step(step) and all(bool(torch.isfinite(p).all()) for p in params):
             ratios = self.tracker.update(step, self._hessian, self._vectors())
             row.update({k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in dom_bulk_columns(ratios).items()})
         self._before = self._grad = None
