@@ -27,6 +27,7 @@ DOM_BULK_SETTINGS: tuple[Setting, ...] = (
     int_at_least("every", 1, 16, "observe every `every` steps"),
     int_at_least("refresh", 1, 64, "recompute the subspace by Lanczos every `refresh` steps"),
     float_at_least("tol", 0.0, 1e-3, "Lanczos Ritz-residual tolerance", strict=True),
+    int_at_least("max_iter", 1, 100, "HVP budget of one subspace refresh (>= k); caps the cost near convergence"),
 )
 GRAM_SETTINGS: tuple[Setting, ...] = (int_at_least("every", 1, 16, "observe every `every` steps"),)
 SPECTRUM_SETTINGS: tuple[Setting, ...] = (
@@ -37,7 +38,7 @@ SPECTRUM_SETTINGS: tuple[Setting, ...] = (
 
 DIAGNOSTICS: dict[str, str] = {
     "dom_bulk": "dominant/bulk ratios r_dom, r_bulk against the top-k Hessian subspace (AMUSE); "
-    "keys k, every, refresh, tol, vectors (update|gradient|momentum)",
+    "keys k, every, refresh, tol, max_iter, vectors (update|gradient|momentum)",
     "gram": "Gram diagonal dominance gram_r_avg, gram_r_min, gram_r_max of the momenta (RMNP eqs. 5-6); key every",
     "step_size": "effective step size s_t = ||theta_t - theta_{t-1}|| / sqrt(P) on every logged row (true|false)",
     "spectrum": "Hessian spectral density by SLQ at the end of the run, runs/<run_id>.spectrum.csv; "
@@ -53,6 +54,7 @@ class DomBulkSpec:
     every: int = 16
     refresh: int = 64
     tol: float = 1e-3
+    max_iter: int = 100
     vectors: tuple[str, ...] = ("update",)
 
 
@@ -97,6 +99,8 @@ def parse_diagnostics(value: Any, *, log_every: int) -> DiagnosticsSpec:
     dom_bulk = _entry(value, "dom_bulk", DOM_BULK_SETTINGS, extra=("vectors",))
     gram = _entry(value, "gram", GRAM_SETTINGS)
     spectrum = _entry(value, "spectrum", SPECTRUM_SETTINGS)
+    if dom_bulk is not None and dom_bulk["max_iter"] < dom_bulk["k"]:
+        raise ConfigError(f"diagnostics.dom_bulk.max_iter: must be >= k = {dom_bulk['k']}, got {dom_bulk['max_iter']}")
     for name, table in (("dom_bulk", dom_bulk), ("gram", gram)):
         if table is not None and table["every"] % log_every != 0:
             raise ConfigError(

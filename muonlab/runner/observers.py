@@ -91,7 +91,8 @@ class RunObserver:
         self.seed = seed
         self.is_logged = is_logged
         db = spec.dom_bulk
-        self.tracker = None if db is None else DomBulkTracker(db.k, db.every, db.refresh, tol=db.tol, seed=seed)
+        self.tracker = None if db is None else \
+            DomBulkTracker(db.k, db.every, db.refresh, tol=db.tol, max_iter=db.max_iter, seed=seed)
         self._before: list[Tensor] | None = None
         self._grad: list[Tensor] | None = None
 
