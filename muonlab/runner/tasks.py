@@ -20,7 +20,6 @@ from torch import Tensor, nn
 
 from muonlab import optim
 from muonlab.diagnostics.hvp import LossFn
-from muonlab.optim.baselines import BASELINES
 from muonlab.toyproblems import AWBT, DigitsMLP, OutlierInjection, RiverValley
 
 from .config import RunConfig
@@ -169,35 +168,28 @@ def river_valley_task(config: RunConfig, device: torch.device, dtype: torch.dtyp
 
 
 def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
-    """Digits MLP (SPEC 2.4): mini-batch cross-entropy of step t's batch; metrics
-    ``train_acc`` and ``test_acc``. Baselines (sgd, adamw, sf-adamw) train every
-    parameter; any other optimizer gets the hidden weight matrix through
-    :func:`muonlab.optim.hybrid` (input layer, head and biases to AdamW with defaults).
-    The Hessian loss is the cross-entropy on a fixed evaluation batch: the batch stream's
-    draw for step 0, which no training step uses (steps start at 1)."""
-    s = dict(config.settings)
-    problem = DigitsMLP(config.seed, hidden=s["hidden"], batch_size=s["batch_size"], dtype=dtype, device=device)
-    params = list(problem.model.parameters())
+    """Digits MLP (SPEC 2.4): mini-batch cross-entropy of step t; Muon-family optimizers
+    get the hybrid split (hidden 2-D weight to the matrix optimizer, the rest to AdamW),
+    baselines all parameters; metrics ``test_loss`` and ``test_acc``. The Hessian loss is
+    the cross-entropy of a fixed evaluation batch: the batch stream's draw for step 0,
+    which no training step uses (steps start at 1)."""
+    problem = DigitsMLP(seed=config.seed, **dict(config.settings), dtype=dtype, device=device)
+    model = problem.model
     hparams = dict(config.hparams)
-    if config.optimizer in BASELINES:
-        optimizer = optim.build(config.optimizer, params, **hparams)
+    if "momentum_hook" in optim.hyperparameters(config.optimizer):
+        optimizer = optim.hybrid(model, matrix=config.optimizer, matrix_hparams=hparams)
     else:
-        optimizer = optim.hybrid(problem.model, matrix=config.optimizer, other="adamw", matrix_hparams=hparams)
-
-    def accuracy(X: Tensor, y: Tensor) -> Tensor:
-        with torch.no_grad():
-            return (problem.logits(X).argmax(-1) == y).to(dtype).mean()
+        optimizer = optim.build(config.optimizer, model.parameters(), **hparams)
 
     def metrics() -> dict[str, Tensor]:
-        return {"train_acc": accuracy(problem.X_train, problem.y_train), "test_acc": accuracy(problem.X_test, problem.y_test)}
+        return {"test_loss": problem.test_loss(), "test_acc": problem.accuracy()}
 
     def finals() -> dict[str, float]:
-        values = metrics()
-        return {"final_train_acc": float(values["train_acc"]), "final_test_acc": float(values["test_acc"])}
+        return {f"final_{k}": float(v) for k, v in metrics().items()}
 
     return Task(
         optimizer,
-        params,
+        list(model.parameters()),
         lambda step: _same(problem.batch_loss(step)),
         metrics=metrics,
         finals=finals,
