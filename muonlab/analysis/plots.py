@@ -182,10 +182,14 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
 
 def plot_study(study: Study) -> list[Path]:
     """The standard plots that fit the study: loss curves always; the event window when
-    there are events; the closed-loop plot when some optimizer clipped."""
+    there are events; the closed-loop plot when some optimizer clipped; the diagnostics
+    plots (dominant ratio, Gram dominance, spectral density) when they were recorded."""
+    from .plots_diagnostics import plot_diagnostics  # imports this module's helpers
+
     paths = [plot_loss_curves(study)]
     if len(study.events):
         paths.append(plot_event_window(study))
     if "c_used_min" in study.steps.columns and (study.steps["c_used_min"] < 1.0).any():
         paths.append(plot_closed_loop(study))
+    paths.extend(plot_diagnostics(study))
     return paths
