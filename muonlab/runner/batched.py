@@ -19,8 +19,9 @@ while the other seeds go on. A diverged slice is not masked: every batched opera
 (matmuls, norms, medians, statistics) reduces within a slice, so its NaNs cannot reach
 the other seeds (tested); the batch stops early only once every seed has diverged.
 
-Cells whose optimizer has no batched mode (sgd, adamw, sf-adamw, da/sc/df-muon) or
-whose problem has no batched path run one run per seed, and the plan says why
+Cells whose optimizer has no batched mode (sgd, adamw, sf-adamw, da/sc/df-muon), whose
+problem has no batched path (digits, for now), or with ``[diagnostics]`` observers run
+one run per seed, and the plan says why
 (:func:`plan_cells`, written to ``manifest.json`` and printed by the CLI).
 """
 
@@ -149,6 +150,8 @@ def batch_support(config: RunConfig) -> str | None:
         return f"problem {config.problem!r} has no seed-batched path"
     if "batched" not in optim.hyperparameters(config.optimizer):
         return f"optimizer {config.optimizer!r} has no batched mode"
+    if config.diagnostics.enabled:
+        return "[diagnostics] observers follow one run each"
     return None
 
 

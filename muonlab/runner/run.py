@@ -4,14 +4,15 @@ Per step: ``zero_grad``, loss, ``backward``, gradient hook (gradient-site inject
 ``step``. The loss of every step and the logged rows (loss, the optimizer's
 ``last_stats_tensors()``, the task's metrics) stay on the device
 (:class:`~muonlab.runner.steplog.StepLog`); the host reads them at flush points only,
-where a NaN/inf loss or parameter stops the run as ``diverged``.
+where a NaN/inf loss or parameter stops the run as ``diverged``. The study's
+``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .observers import RunObserver, spectrum_columns
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
@@ -29,6 +31,7 @@ from .tasks import EventRecord, Task, build_task
 FLUSH_STEPS = 256
 
 STATUSES = ("done", "diverged", "failed")
+_FLOAT32_FIELDS = ("best_loss",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class RunResult:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     events: tuple[EventRecord, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    spectrum: dict[str, np.ndarray] | None = None
 
     @property
     def run_id(self) -> str:
@@ -70,11 +74,19 @@ def run(config: RunConfig) -> RunResult:
     with seeded(config.seed):
         task = build_task(config, device=device, dtype=DTYPES[config.dtype])
         log = StepLog(config.steps, config.every, device)
-        train_steps(task, log, config.steps)
+        observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
+            if config.diagnostics.enabled else None
+        train_steps(task, log, config.steps, observer)
     diverged_step = log.diverged[0]
-    finals = {k: float(v) for k, v in final_metrics(task).items()} if diverged_step is None else {}
+    finals: dict[str, float] = {}
+    spectrum = None
+    if diverged_step is None:
+        finals = {k: float(v) for k, v in final_metrics(task).items()}
+        density = observer.spectrum() if observer is not None else None
+        spectrum = None if density is None else spectrum_columns(density)
     losses, columns = log.to_host(config.steps if diverged_step is None else diverged_step)
-    return assemble_result(config, losses, columns, task.events(), task.event_steps, diverged_step, finals)
+    result = assemble_result(config, losses, columns, task.events(), task.event_steps, diverged_step, finals)
+    return replace(result, spectrum=spectrum)
 
 
 def final_metrics(task: Task) -> dict[str, Any]:
@@ -110,6 +122,9 @@ def assemble_result(
     }
     summary.update(spike_statistics(finite, [s for s in event_steps if s <= finite.size], dict(config.spikes)))
     summary.update(finals)
+    if config.dtype == "float32":
+        # Losses and finals of a float32 run are float32 numbers (spike ratios are not).
+        summary = {k: np.float32(v) if k in _FLOAT32_FIELDS or k.startswith("final_") else v for k, v in summary.items()}
     return RunResult(
         config=config,
         status="done" if diverged_step is None else "diverged",
@@ -121,7 +136,7 @@ def assemble_result(
     )
 
 
-def train_steps(task: Task, log: StepLog, steps: int) -> None:
+def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | None = None) -> None:
     """The training loop. Nothing here reads a device value except the divergence check
     at flush points, which records each seed's first NaN/inf step in ``log.diverged``
     and stops the loop once every seed has diverged."""
@@ -133,11 +148,16 @@ def train_steps(task: Task, log: StepLog, steps: int) -> None:
         objective.backward()
         if task.before_step is not None:
             task.before_step(step)
+        if observer is not None:
+            observer.before_step(step)
         optimizer.step()
         log.record_loss(step, loss)
         if log.is_logged(step):
             with torch.no_grad():
-                log.record_row(step, {**optimizer.last_stats_tensors(), **task.metrics()})
+                row = {**optimizer.last_stats_tensors(), **task.metrics()}
+            if observer is not None:
+                row.update(observer.after_step(step))
+            log.record_row(step, row)
         if (step % FLUSH_STEPS == 0 or step == steps) and log.check_divergence(step, task.params):
             return
 
