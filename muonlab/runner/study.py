@@ -37,22 +37,25 @@ def run_study(
     """Run every run of ``study`` into ``out`` (see the module docstring).
 
     Raises :class:`~muonlab.runner.settings.ConfigError` before writing anything when
-    ``out`` is unusable or the device is unavailable.
+    ``out`` is unusable, the device is unavailable or the backend cannot start (an
+    unreachable ``--scheduler``).
     """
     out = Path(out)
     check_output_dir(out, resume=resume, study=study)
     device = resolve_device(study.device)
-    output = StudyOutput(out, study, device=describe_device(device), resume=resume)
-    done = output.finished()
-    pending = [run for run in output.runs if run.run_id not in done]
-    if study.batch_seeds:
-        print("muonlab: batch_seeds: seed batching is not available in this runner; running one run per seed", file=sys.stderr)
-    statuses = {"done": 0, "diverged": 0, "failed": 0}
     backend = backend if backend is not None else LocalBackend()
-    with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:
-        for result in backend.run_all(pending):
-            output.record(result)
-            statuses[result.status] += 1
-            bar.update(1)
+    # Entered before the directory is created: an unreachable scheduler writes nothing.
+    with backend:
+        output = StudyOutput(out, study, device=describe_device(device), resume=resume)
+        done = output.finished()
+        pending = [run for run in output.runs if run.run_id not in done]
+        if study.batch_seeds:
+            print("muonlab: batch_seeds: seed batching is not available in this runner; running one run per seed", file=sys.stderr)
+        statuses = {"done": 0, "diverged": 0, "failed": 0}
+        with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:
+            for result in backend.run_all(pending):
+                output.record(result)
+                statuses[result.status] += 1
+                bar.update(1)
     output.finish()
     return StudyReport(out=out, total=len(output.runs), skipped=len(done), statuses=statuses)
