@@ -132,7 +132,7 @@ class DaskBackend:
                 try:
                     result = future.result()
                 except KilledWorker as exc:
-                    result = lost_result(config, str(exc).splitlines()[0])
+                    result = lost_result(config, f"its worker process died every time it ran ({str(exc).splitlines()[0]})")
                 future.release()  # free the result on the cluster once it is here
                 yield result
                 submit()

@@ -101,7 +101,7 @@ class LocalBackend:
                             retry.append(config)
                             continue
                         n = suspects[config.run_id]
-                        result = lost_result(config, f"its worker process died each of the {n} times it ran alone ({exc})")
+                        result = lost_result(config, f"its worker process died every time it ran alone ({n} attempts; {exc})")
                     yield result
         pending.extendleft(reversed(retry))
 
