@@ -5,6 +5,7 @@ result as it arrives."""
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,10 @@ def run_study(
     check_output_dir(out, resume=resume, study=study)
     device = resolve_device(study.device)
     backend = backend if backend is not None else LocalBackend()
-    # Entered before the directory is created: an unreachable scheduler writes nothing.
-    with backend:
+    # A backend holding resources (a cluster, a scheduler connection) is a context
+    # manager, entered before the directory is created: an unreachable scheduler
+    # writes nothing.
+    with backend if isinstance(backend, AbstractContextManager) else nullcontext():
         output = StudyOutput(out, study, device=describe_device(device), resume=resume)
         done = output.finished()
         pending = [run for run in output.runs if run.run_id not in done]

@@ -21,14 +21,11 @@ RunTarget = Callable[[RunConfig], RunResult]
 class Backend(Protocol):
     """Runs configs and yields their results in completion order.
 
-    Entering the backend acquires its resources (a cluster, a scheduler connection) and
-    raises :class:`~muonlab.runner.settings.ConfigError` when that is impossible;
+    A backend that holds resources (a cluster, a scheduler connection) is also a
+    context manager: entering it acquires them, or raises
+    :class:`~muonlab.runner.settings.ConfigError` when that is impossible, and
     :func:`~muonlab.runner.study.run_study` enters it before writing anything.
     """
-
-    def __enter__(self) -> Backend: ...
-
-    def __exit__(self, *exc_info: object) -> None: ...
 
     def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]: ...
 

@@ -51,12 +51,6 @@ class LocalBackend:
         self.retries = retries
         self.target = target
 
-    def __enter__(self) -> LocalBackend:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
     def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
         if self.workers == 1:
             for config in configs:
