@@ -4,6 +4,9 @@ a worker process dying (SPEC 7)."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -68,7 +71,11 @@ class LocalBackend:
         retry: list[RunConfig] = []
         running: dict[Future[RunResult], RunConfig] = {}
         broken = False
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+        ) as pool:
             while running or (pending and not broken):
                 while not broken and self._may_start(pending, running, suspects):
                     config = pending.popleft()
@@ -108,3 +115,16 @@ class LocalBackend:
         if any(config.run_id in suspects for config in running.values()):
             return False
         return not (pending[0].run_id in suspects and running)
+
+
+def _exit_with_parent() -> None:
+    """Pool worker initializer: end this worker when the driver dies (a ``kill -9`` of
+    the driver would otherwise leave it waiting on the task queue forever)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_when_ready, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_when_ready(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
