@@ -12,14 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from crashing_runs import attempts, crashing_run
 
 from muonlab.cli import main
 from muonlab.runner import parse_study, run_study
-from muonlab.runner.backends import LocalBackend, make_backend
-from muonlab.runner.backends import dask_backend
+from muonlab.runner.backends import LocalBackend, dask_backend, make_backend
 from muonlab.runner.backends.dask_backend import DaskBackend, local_cluster
-
-from crashing_runs import attempts, crashing_run
 
 # 2 seeds x fix_V {true, false} x 2 optimizers = 8 runs of 30 steps, with events.
 TINY = """

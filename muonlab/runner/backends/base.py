@@ -34,6 +34,14 @@ class WorkerLost(RuntimeError):
     """The worker process executing a run died every time the run was tried."""
 
 
+def check_pool_options(*, workers: int, retries: int) -> None:
+    """ValueError naming the option when ``workers < 1`` or ``retries < 0``."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+
+
 def call_with_threads(target: RunTarget, config: RunConfig, threads: int) -> RunResult:
     """``target(config)`` with ``threads`` torch threads, the previous count restored.
 

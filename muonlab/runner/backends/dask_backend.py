@@ -23,7 +23,13 @@ from distributed import Client, KilledWorker, LocalCluster, as_completed
 from ..config import RunConfig
 from ..run import RunResult, execute
 from ..settings import ConfigError
-from .base import DEFAULT_RETRIES, RunTarget, call_with_threads, lost_result
+from .base import (
+    DEFAULT_RETRIES,
+    RunTarget,
+    call_with_threads,
+    check_pool_options,
+    lost_result,
+)
 
 # Seconds to wait for an existing scheduler before reporting it unreachable.
 CONNECT_TIMEOUT_S = 10.0
@@ -66,10 +72,7 @@ class DaskBackend:
         connect_timeout: float | None = None,
         target: RunTarget = execute,
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries}")
+        check_pool_options(workers=workers, retries=retries)
         self.workers = workers
         self.scheduler = scheduler
         self.threads_per_worker = threads_per_worker

@@ -14,7 +14,13 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ..config import RunConfig
 from ..run import RunResult, execute
-from .base import DEFAULT_RETRIES, RunTarget, call_with_threads, lost_result
+from .base import (
+    DEFAULT_RETRIES,
+    RunTarget,
+    call_with_threads,
+    check_pool_options,
+    lost_result,
+)
 
 
 class LocalBackend:
@@ -45,10 +51,7 @@ class LocalBackend:
         retries: int = DEFAULT_RETRIES,
         target: RunTarget = execute,
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries}")
+        check_pool_options(workers=workers, retries=retries)
         self.workers = workers
         self.threads_per_worker = threads_per_worker
         self.retries = retries
