@@ -5,6 +5,7 @@ Reads study directories only; knows nothing about the runner's internals.
 
 from .load import Study, StudyLoadError, load_study
 from .plots import plot_closed_loop, plot_event_window, plot_loss_curves, plot_study
+from .plots_diagnostics import load_spectra, plot_diagnostics, plot_dom_ratio, plot_gram_dominance, plot_spectra, plot_spectral_density
 from .tables import TableResult, format_cell, format_number, quartiles, table, to_markdown, write_table
 
 __all__ = [
@@ -13,10 +14,16 @@ __all__ = [
     "TableResult",
     "format_cell",
     "format_number",
+    "load_spectra",
     "load_study",
     "plot_closed_loop",
+    "plot_diagnostics",
+    "plot_dom_ratio",
     "plot_event_window",
+    "plot_gram_dominance",
     "plot_loss_curves",
+    "plot_spectra",
+    "plot_spectral_density",
     "plot_study",
     "quartiles",
     "table",

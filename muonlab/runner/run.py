@@ -4,7 +4,8 @@ Per step: ``zero_grad``, loss, ``backward``, gradient hook (gradient-site inject
 ``step``. The loss of every step and the logged rows (loss, the optimizer's
 ``last_stats_tensors()``, the task's metrics) stay on the device
 (:class:`~muonlab.runner.steplog.StepLog`); the host reads them at flush points only,
-where a NaN/inf loss or parameter stops the run as ``diverged``.
+where a NaN/inf loss or parameter stops the run as ``diverged``. The study's
+``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .observers import RunObserver, spectrum_columns
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
@@ -28,6 +30,7 @@ from .tasks import EventRecord, Task, build_task
 FLUSH_STEPS = 256
 
 STATUSES = ("done", "diverged", "failed")
+_FLOAT32_FIELDS = ("best_loss",)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class RunResult:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     events: tuple[EventRecord, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    spectrum: dict[str, np.ndarray] | None = None
 
     @property
     def run_id(self) -> str:
@@ -69,7 +73,9 @@ def run(config: RunConfig) -> RunResult:
     with seeded(config.seed):
         task = build_task(config, device=device, dtype=DTYPES[config.dtype])
         log = StepLog(config.steps, config.every, device)
-        diverged_step = _train(task, log, config.steps)
+        observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
+            if config.diagnostics.enabled else None
+        diverged_step = _train(task, log, config.steps, observer)
     steps_run = config.steps if diverged_step is None else diverged_step
     losses, columns = log.to_host(steps_run)
     if config.dtype == "float32":
@@ -87,10 +93,16 @@ def run(config: RunConfig) -> RunResult:
     summary.update(
         spike_statistics(finite, [s for s in task.event_steps if s <= finite.size], dict(config.spikes))
     )
+    spectrum = None
     if diverged_step is None:
         task.optimizer.eval()  # schedule-free methods report finals at their x sequence
         with torch.no_grad():
             summary.update(task.finals())
+        density = observer.spectrum() if observer is not None else None
+        spectrum = None if density is None else spectrum_columns(density)
+    if config.dtype == "float32":
+        # Losses and finals of a float32 run are float32 numbers (spike ratios are not).
+        summary = {k: np.float32(v) if k in _FLOAT32_FIELDS or k.startswith("final_") else v for k, v in summary.items()}
     return RunResult(
         config=config,
         status="done" if diverged_step is None else "diverged",
@@ -99,10 +111,11 @@ def run(config: RunConfig) -> RunResult:
         columns=columns,
         events=events,
         summary=summary,
+        spectrum=spectrum,
     )
 
 
-def _train(task: Task, log: StepLog, steps: int) -> int | None:
+def _train(task: Task, log: StepLog, steps: int, observer: RunObserver | None = None) -> int | None:
     """The training loop; returns the first step with a NaN/inf loss (or parameters)."""
     optimizer = task.optimizer
     optimizer.train()
@@ -112,11 +125,16 @@ def _train(task: Task, log: StepLog, steps: int) -> int | None:
         objective.backward()
         if task.before_step is not None:
             task.before_step(step)
+        if observer is not None:
+            observer.before_step(step)
         optimizer.step()
         log.record_loss(step, loss)
         if log.is_logged(step):
             with torch.no_grad():
-                log.record_row(step, {**optimizer.last_stats_tensors(), **task.metrics()})
+                row = {**optimizer.last_stats_tensors(), **task.metrics()}
+            if observer is not None:
+                row.update(observer.after_step(step))
+            log.record_row(step, row)
         if step % FLUSH_STEPS == 0 or step == steps:
             bad = log.first_nonfinite(step)
             if bad is None and not all(bool(torch.isfinite(p).all()) for p in task.params):
