@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from muonlab import optim
 from muonlab.diagnostics.hvp import LossFn
-from muonlab.toyproblems import AWBT, DigitsMLP, OutlierInjection, RiverValley
+from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
 from .config import RunConfig
 
@@ -68,6 +68,28 @@ def _injection(config: RunConfig) -> OutlierInjection | None:
     return OutlierInjection(**dict(config.injection), seed=config.seed)
 
 
+def wire_injection(
+    injection: OutlierInjection | OutlierInjectionBatch, site: str, W: nn.Parameter, basis: Tensor | None, hparams: dict[str, Any]
+) -> Callable[[int], None] | None:
+    """Route an injection (single or seed-batched) to ``W``: through the optimizer's
+    momentum hook (site ``momentum``, eq. T-45; set in ``hparams``), or as a gradient hook
+    to call before ``step()`` (returned)."""
+    injection.check_columns(W.shape[-1])
+    if site == "momentum":
+        hparams["momentum_hook"] = injection.momentum_hook(basis, target=W)
+        return None
+
+    def before_step(step: int) -> None:
+        injection.apply(W.grad, step, V=basis)
+
+    return before_step
+
+
+def injection_record(event: InjectionEvent) -> EventRecord:
+    """The ``events.csv`` row of one injection event."""
+    return EventRecord(event.step, "injection", "columns " + " ".join(str(j) for j in event.columns))
+
+
 def _matrix_task(
     config: RunConfig,
     W: nn.Parameter,
@@ -83,25 +105,10 @@ def _matrix_task(
     hook (site ``momentum``, eq. T-45) or on the gradient before ``step()``."""
     injection = _injection(config)
     hparams = dict(config.hparams)
-    before_step = None
-    if injection is not None:
-        injection.check_columns(W.shape[-1])
-        if injection.site == "momentum":
-            hparams["momentum_hook"] = injection.momentum_hook(basis, target=W)
-        else:
-
-            def before_step(step: int) -> None:
-                injection.apply(W.grad, step, V=basis)
-
+    before_step = None if injection is None else wire_injection(injection, injection.site, W, basis, hparams)
     optimizer = optim.build(config.optimizer, [W], **hparams)
     if injection is None:
         return Task(optimizer, [W], loss, metrics=metrics, finals=finals, loss_fn=loss_fn)
-
-    def events() -> list[EventRecord]:
-        return [
-            EventRecord(e.step, "injection", "columns " + " ".join(str(j) for j in e.columns))
-            for e in injection.events
-        ]
 
     return Task(
         optimizer,
@@ -111,7 +118,7 @@ def _matrix_task(
         metrics=metrics,
         finals=finals,
         event_steps=tuple(injection.event_steps(config.steps)),
-        events=events,
+        events=lambda: [injection_record(e) for e in injection.events],
         loss_fn=loss_fn,
     )
 
