@@ -146,7 +146,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for s in settings:
             print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
+    _list_diagnostics()
     return 0
+
+
+def _list_diagnostics() -> None:
+    """The ``[diagnostics]`` keys (all off by default) and their settings' defaults."""
+    from muonlab.runner import diagnostics_settings as ds
+
+    settings = {"dom_bulk": ds.DOM_BULK_SETTINGS, "gram": ds.GRAM_SETTINGS, "spectrum": ds.SPECTRUM_SETTINGS}
+    print("[diagnostics] (off by default; an entry is true for its defaults or a table of settings):")
+    for key, description in ds.DIAGNOSTICS.items():
+        print(f"  {key}: {description}")
+        for s in settings.get(key, ()):
+            print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
+        if key == "dom_bulk":
+            vectors = ", ".join(f'"{v}"' for v in ds.DomBulkSpec().vectors)
+            print(f"      vectors=[{vectors}]: non-empty array of distinct names from {', '.join(ds.VECTORS)}")
 
 
 def _show(value: object) -> str:
