@@ -40,6 +40,7 @@ from muonlab import optim
 from muonlab.toyproblems import AWBTBatch, OutlierInjectionBatch, RiverValleyBatch
 
 from .backends import Backend
+from .backends.base import call_with_threads
 from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
@@ -246,12 +247,16 @@ def describe_plan(cells: Sequence[Cell]) -> str:
 
 def run_cells(cells: Sequence[Cell], backend: Backend, *, skip: frozenset[str] = frozenset()) -> Iterator[RunResult]:
     """Results of every cell but the runs in ``skip`` (finished earlier): seed batches
-    run in this process one after another (each is one vectorized program already), the
+    run in this process one after another, on one torch thread (each is one vectorized
+    program already), the
     sequential runs go to ``backend``. A batch always trains all its seeds, so that a
     resumed study reproduces the bytes of an uninterrupted one (a slice's rounding may
     depend on the batch it is in)."""
     for cell in cells:
         if cell.mode == "batched" and any(c.run_id not in skip for c in cell.configs):
-            yield from (r for r in execute_batch(cell.configs) if r.run_id not in skip)
+            # One torch thread, as every backend runs a single run: the same arithmetic
+            # whatever the backend, and no oversubscription stalls on a busy machine.
+            results = call_with_threads(execute_batch, cell.configs, 1)
+            yield from (r for r in results if r.run_id not in skip)
     sequential = [c for cell in cells if cell.mode == "sequential" for c in cell.configs if c.run_id not in skip]
     yield from backend.run_all(sequential)

@@ -4,7 +4,7 @@ worker, and the result recorded for a run whose worker kept dying."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import torch
 
@@ -16,6 +16,8 @@ from ..run import RunResult, failed_result
 DEFAULT_RETRIES = 2
 
 RunTarget = Callable[[RunConfig], RunResult]
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class Backend(Protocol):
@@ -42,7 +44,7 @@ def check_pool_options(*, workers: int, retries: int) -> None:
         raise ValueError(f"retries must be >= 0, got {retries}")
 
 
-def call_with_threads(target: RunTarget, config: RunConfig, threads: int) -> RunResult:
+def call_with_threads(target: Callable[[A], R], config: A, threads: int) -> R:
     """``target(config)`` with ``threads`` torch threads, the previous count restored.
 
     Every backend runs a config through this, in the driver or on a worker, so a run
