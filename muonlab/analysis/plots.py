@@ -95,7 +95,8 @@ def _legend(fig: plt.Figure, ax: plt.Axes) -> None:
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize="small", frameon=False)
     rows = -(-len(labels) // 4)
-    fig.tight_layout(rect=(0, 0.04 + 0.05 * rows, 1, 1))
+    top = 0.92 if fig.get_suptitle() else 1.0  # room for the figure title
+    fig.tight_layout(rect=(0, 0.04 + 0.05 * rows, 1, top))
 
 
 def _save(fig: plt.Figure, study: Study, name: str) -> Path:

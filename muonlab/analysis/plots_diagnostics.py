@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 from muonlab.diagnostics import SpectralDensity  # noqa: E402
 
 from .load import Study  # noqa: E402
-from .plots import _figure, _median_band, _panels, _save, _series  # noqa: E402
+from .plots import _figure, _legend, _median_band, _panels, _save, _series  # noqa: E402
 
 # CSV columns of the dominant ratio per tracked vector (muonlab.runner.observers).
 DOM_COLUMNS = {"update": "r_dom", "gradient": "r_dom_gradient", "momentum": "r_dom_momentum"}
@@ -57,10 +57,11 @@ def plot_dom_ratio(study: Study) -> Path:
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{title}: {vector}")
             ax.set_xlabel("step")
-            ax.set_ylabel(f"{column} = ||QQ^T v|| / ||v||")
+            if col == 0:
+                ax.set_ylabel("r_dom = ||Q Q^T v|| / ||v||")
     # The update is tracked for every optimizer (momentum may be NaN for some).
-    axes[0, 0].legend(fontsize="small")
     fig.suptitle(f"{study.name}: dominant ratio, median and IQR over seeds")
+    _legend(fig, axes[0, 0])
     return _save(fig, study, "dom_ratio.png")
 
 
@@ -78,9 +79,10 @@ def plot_gram_dominance(study: Study) -> Path:
             ax.set_yscale("log")
             ax.set_title(f"{title}: {name}")
             ax.set_xlabel("step")
-            ax.set_ylabel("G_ii / mean_j|G_ij|, G = V V^T")
-    axes[0, -1].legend(fontsize="small")
+            if col == 0:
+                ax.set_ylabel("G_ii / mean_j |G_ij|  (G = V V^T)")
     fig.suptitle(f"{study.name}: Gram diagonal dominance of the momentum, median and IQR over seeds")
+    _legend(fig, axes[0, -1])
     return _save(fig, study, "gram_dominance.png")
 
 
@@ -140,8 +142,8 @@ def plot_spectra(study: Study, *, points: int = 600) -> Path:
         for i, (label, part) in enumerate(_series(study, rows)):
             ax.plot(grid, _median_density(part, grid), color=palette(i % 10), label=label, linewidth=1.2)
         _density_axes(ax, title)
-    axes[0, -1].legend(fontsize="small")
     fig.suptitle(f"{study.name}: end-of-run Hessian density")
+    _legend(fig, axes[0, -1])
     return _save(fig, study, "spectral_density.png")
 
 
