@@ -1,0 +1,25 @@
+"""Analysis of study directories (SPEC 6): ``load_study``, median (IQR) tables, plots.
+
+Reads study directories only; knows nothing about the runner's internals.
+"""
+
+from .load import Study, StudyLoadError, load_study
+from .plots import plot_closed_loop, plot_event_window, plot_loss_curves, plot_study
+from .tables import TableResult, format_cell, format_number, quartiles, table, to_markdown, write_table
+
+__all__ = [
+    "Study",
+    "StudyLoadError",
+    "TableResult",
+    "format_cell",
+    "format_number",
+    "load_study",
+    "plot_closed_loop",
+    "plot_event_window",
+    "plot_loss_curves",
+    "plot_study",
+    "quartiles",
+    "table",
+    "to_markdown",
+    "write_table",
+]

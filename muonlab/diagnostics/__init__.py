@@ -14,6 +14,7 @@ from .operators import HessianOperator, MatrixOperator, Operator, hessian_operat
 from .power import power_iteration
 from .projections import DomBulkTracker, dom_bulk_ratio
 from .results import EigenResult, SpectralDensity, TraceResult
+from .spikes import rule_description, spike_events, spike_summary
 from .steps import StepSizeTracker, effective_step_size
 from .trace import hutchinson_trace
 
@@ -37,5 +38,8 @@ __all__ = [
     "lanczos",
     "mean_gram_diagonal_dominance",
     "power_iteration",
+    "rule_description",
     "slq_density",
+    "spike_events",
+    "spike_summary",
 ]

@@ -28,7 +28,6 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
     """
 
     name: ClassVar[str] = "matrix"
-    supports_batched: ClassVar[bool] = True
     # AMUSE keeps non-matrix parameters (Adam-style fallback); the others reject them.
     accepts_non_matrix: ClassVar[bool] = False
 
@@ -42,8 +41,6 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
     ) -> None:
         check_bool(self.name, "batched", batched)
         check_hook(self.name, momentum_hook)
-        if batched and not self.supports_batched:
-            raise ValueError(f"optimizer '{self.name}': batched must be False (the distance-aware rules couple all matrices of a group), got True")
         # Set before Optimizer.__init__, which calls add_param_group (shape checks).
         self.batched = batched
         self.momentum_hook = momentum_hook
@@ -66,7 +63,10 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
     def _check_param(self, p: Tensor, index: int) -> None:
         shape = tuple(p.shape)
         expected = "(S, m, n) (batched=True)" if self.batched else "2-D (m, n)"
-        if not self.is_matrix(p) and not (self.accepts_non_matrix and p.ndim >= (1 if self.batched else 0)):
+        # AMUSE's fallback takes lower-rank tensors only: a stray 3-D parameter without
+        # batched=True is a mistake, not a fallback parameter.
+        lower_rank = p.ndim < (3 if self.batched else 2)
+        if not self.is_matrix(p) and not (self.accepts_non_matrix and lower_rank):
             raise ValueError(
                 f"optimizer '{self.name}': parameter {index} has shape {shape}, expected {expected}; "
                 "route other parameters with muonlab.optim.hybrid(...)"

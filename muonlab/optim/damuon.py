@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .base import MomentumHook
 from .distance_aware import DistanceAwareMuon, distance
 from .stats import StepStats
 
@@ -39,32 +37,6 @@ class DAMuon(DistanceAwareMuon):
     """
 
     name = "da-muon"
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        *,
-        eta_max: float = 0.03,
-        momentum: float = 0.95,
-        nesterov: bool = True,
-        weight_decay: float = 0.0,
-        ns_steps: int = 5,
-        ns_dtype: torch.dtype | str = torch.float32,
-        batched: bool = False,
-        momentum_hook: MomentumHook | None = None,
-    ) -> None:
-        super().__init__(
-            params,
-            {},
-            eta_max=eta_max,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            ns_steps=ns_steps,
-            ns_dtype=ns_dtype,
-            batched=batched,
-            momentum_hook=momentum_hook,
-        )
 
     def _init_param_state(self, p: Tensor, state: dict[str, Any]) -> None:
         state["W0"] = p.detach().clone()

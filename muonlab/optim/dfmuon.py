@@ -66,7 +66,6 @@ class DFMuon(DistanceAwareMuon):
         weight_decay: float = 0.0,
         ns_steps: int = 5,
         ns_dtype: torch.dtype | str = torch.float32,
-        batched: bool = False,
         momentum_hook: MomentumHook | None = None,
     ) -> None:
         check_positive(self.name, "alpha", alpha)
@@ -82,7 +81,6 @@ class DFMuon(DistanceAwareMuon):
             weight_decay=weight_decay,
             ns_steps=ns_steps,
             ns_dtype=ns_dtype,
-            batched=batched,
             momentum_hook=momentum_hook,
         )
 

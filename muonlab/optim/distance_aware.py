@@ -68,21 +68,18 @@ class DistanceAwareMuon(MatrixOptimizer):
     starting with ``group_``, so ``state_dict()`` carries it.
     """
 
-    supports_batched = False
-
     def __init__(
         self,
         params: Iterable[Any],
-        defaults: dict[str, Any],
+        defaults: dict[str, Any] | None = None,
         *,
-        eta_max: float,
-        momentum: float,
-        nesterov: bool,
-        weight_decay: float,
-        ns_steps: int,
-        ns_dtype: torch.dtype | str,
-        batched: bool,
-        momentum_hook: MomentumHook | None,
+        eta_max: float = 0.03,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        weight_decay: float = 0.0,
+        ns_steps: int = 5,
+        ns_dtype: torch.dtype | str = torch.float32,
+        momentum_hook: MomentumHook | None = None,
     ) -> None:
         check_positive(self.name, "eta_max", eta_max)
         check_coefficient(self.name, "momentum", momentum)
@@ -90,7 +87,7 @@ class DistanceAwareMuon(MatrixOptimizer):
         check_nonnegative(self.name, "weight_decay", weight_decay)
         check_int(self.name, "ns_steps", ns_steps, 1)
         defaults = dict(
-            defaults,
+            defaults or {},
             eta_max=eta_max,
             momentum=momentum,
             nesterov=nesterov,
@@ -98,7 +95,8 @@ class DistanceAwareMuon(MatrixOptimizer):
             ns_steps=ns_steps,
             ns_dtype=ns_dtype_of(self.name, ns_dtype),
         )
-        super().__init__(params, defaults, batched=batched, momentum_hook=momentum_hook)
+        # The distance-aware rules couple all matrices of a group: no batched mode.
+        super().__init__(params, defaults, batched=False, momentum_hook=momentum_hook)
 
     def _init_param_state(self, p: Tensor, state: dict[str, Any]) -> None:
         """Per-parameter state beyond the momentum buffer (e.g. a copy of ``W_0``)."""

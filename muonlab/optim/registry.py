@@ -73,4 +73,10 @@ def build(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Optim
             raise ValueError(
                 f"optimizer '{name}': unknown hyperparameter {key!r}{reason}; valid: {', '.join(accepted)}"
             )
-    return OPTIMIZERS[name](params, **PRESETS.get(name, {}), **hparams)
+    cls = OPTIMIZERS[name]
+    try:
+        return cls(params, **PRESETS.get(name, {}), **hparams)
+    except ValueError as error:
+        # A variant shares its class's checks: name the variant the user asked for.
+        class_name = getattr(cls, "name", name)
+        raise ValueError(str(error).replace(f"optimizer '{class_name}'", f"optimizer '{name}'", 1)) from None

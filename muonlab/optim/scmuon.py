@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from .base import MomentumHook
 from .distance_aware import DistanceAwareMuon, dual_norm, pairing, safe_ratio
 from .stats import StepStats
 
@@ -39,32 +36,6 @@ class SCMuon(DistanceAwareMuon):
     """
 
     name = "sc-muon"
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        *,
-        eta_max: float = 0.03,
-        momentum: float = 0.95,
-        nesterov: bool = True,
-        weight_decay: float = 0.0,
-        ns_steps: int = 5,
-        ns_dtype: torch.dtype | str = torch.float32,
-        batched: bool = False,
-        momentum_hook: MomentumHook | None = None,
-    ) -> None:
-        super().__init__(
-            params,
-            {},
-            eta_max=eta_max,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            ns_steps=ns_steps,
-            ns_dtype=ns_dtype,
-            batched=batched,
-            momentum_hook=momentum_hook,
-        )
 
     def _step_size(
         self,

@@ -12,7 +12,8 @@ from muonlab.pinn.laplacian import (
     mlp_laplacian,
 )
 from muonlab.pinn.network import ACTIVATIONS, MLP, mlp_forward
-from muonlab.pinn.roi import ROI_PATCHES, is_roi_event, roi_event_steps, roi_patch_for_step, step_rng
+from muonlab.pinn.roi import ROI_PATCHES, is_roi_event, roi_event_steps, roi_patch_for_step
+from muonlab.streams import step_rng
 
 __all__ = [
     "ACTIVATIONS",

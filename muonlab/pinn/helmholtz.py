@@ -24,7 +24,8 @@ from torch import Tensor
 from muonlab.pinn.laplacian import LAPLACIANS, mlp_laplacian
 from muonlab.pinn.metrics import rel_l2, rms
 from muonlab.pinn.network import MLP, check_activation, mlp_forward
-from muonlab.pinn.roi import ROI_PATCHES, is_roi_event, roi_event_steps, roi_patch_for_step, step_rng
+from muonlab.pinn.roi import ROI_PATCHES, is_roi_event, roi_event_steps, roi_patch_for_step
+from muonlab.streams import step_rng
 from muonlab.pinn.sampling import boundary_points, cell_centre_grid, interior_points, nonroi_points
 
 

@@ -1,4 +1,4 @@
-"""ROI patch pool, ROI event schedule and per-step random streams (SPEC 3, T Appendix F).
+"""ROI patch pool and ROI event schedule (SPEC 3, T Appendix F).
 
 Everything random in the PINN protocol is a function of ``(seed, step, stream)`` only,
 through blake2b (never Python's salted ``hash``), so every optimizer of a study sees the
@@ -7,10 +7,8 @@ same ROI events and collocation points (common random numbers), in any process.
 
 from __future__ import annotations
 
-import hashlib
-import numbers
-
-import numpy as np
+from muonlab.streams import as_int as _as_int
+from muonlab.streams import blake2b_int as _blake2b_int
 
 Patch = tuple[float, float, float, float]
 
@@ -29,21 +27,6 @@ ROI_PATCHES: tuple[Patch, ...] = (
     (0.10, 0.15, 0.55, 0.60),
     (0.60, 0.65, 0.60, 0.65),
 )
-
-STREAMS: tuple[str, ...] = ("interior", "boundary", "nonroi_eval")
-
-
-def _as_int(name: str, value: object) -> int:
-    # bool is an int subclass but formats as "True": it would hash differently from 1.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _blake2b_int(text: str, digest_size: int) -> int:
-    digest = hashlib.blake2b(text.encode(), digest_size=digest_size).digest()
-    return int.from_bytes(digest, "big")
-
 
 def roi_patch_for_step(seed: int, step: int) -> int:
     """Index into ``ROI_PATCHES`` of the ROI event at ``step`` (SPEC 3 ``step_hash`` rule).
@@ -79,17 +62,3 @@ def roi_event_steps(*, steps: int, t0: int = 1000, K_out: int = 20) -> list[int]
     """All ROI event steps of a ``steps``-long run, in the sense of ``is_roi_event``."""
     _check_schedule(t0, K_out)
     return list(range(t0, steps, K_out))
-
-
-def step_rng(seed: int, step: int, stream: str) -> np.random.Generator:
-    """Generator for one random ``stream`` of one step, a function of (seed, step, stream).
-
-    The 128-bit blake2b digest of ``f"{seed}:{step}:{stream}"`` feeds numpy's SeedSequence
-    (torch's CPU generator would keep only 32 bits of it); drawing with numpy on the host
-    also makes the points identical on CPU and CUDA.
-    """
-    seed, step = _as_int("seed", seed), _as_int("step", step)
-    if stream not in STREAMS:
-        raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
-    entropy = _blake2b_int(f"{seed}:{step}:{stream}", 16)
-    return np.random.default_rng(np.random.SeedSequence(entropy))

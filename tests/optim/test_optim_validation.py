@@ -81,7 +81,15 @@ def test_batched_needs_three_dimensional_parameters():
 
 
 def test_batched_rules():
-    _raises("batched must be False", "da-muon", _param(2, 4, 3), batched=True)
+    _raises("'batched'", "da-muon", _param(2, 4, 3), batched=True)
+    assert "batched" not in hyperparameters("da-muon")
+    # AMUSE's Adam-style fallback is for lower-rank tensors, not a forgotten batched=True.
+    _raises("expected 2-D", "amuse", _param(2, 4, 3))
+
+
+def test_variant_errors_name_the_variant():
+    _raises("optimizer 'trasmuon-noclip': c_min", "trasmuon-noclip", _param(4, 3), c_min=0.0)
+    _raises("optimizer 'sf-muon': lr", "sf-muon", _param(4, 3), lr=-1.0)
     params = [torch.nn.Parameter(torch.zeros(2, 4, 3)), torch.nn.Parameter(torch.zeros(3, 4, 3))]
     _raises("batch size S=2", "muon", params, batched=True)
 

@@ -1,0 +1,162 @@
+"""``muonlab run | table | plot | list | validate`` (SPEC 5).
+
+User errors (bad study file, bad option, unusable output directory) print one line
+``muonlab: error: ...`` on stderr and return exit code 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from muonlab.analysis.load import StudyLoadError
+from muonlab.runner import BACKENDS, PROBLEMS, ConfigError, load_study_config, make_backend, run_study
+
+PROG = "muonlab"
+
+
+class UsageError(Exception):
+    """A command-line mistake reported by argparse."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Controlled studies of Muon-family optimizers.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run a study file into a directory")
+    run.add_argument("study", type=Path, help="study TOML file (see docs/studies.md)")
+    run.add_argument("--out", type=Path, required=True, help="output directory (created)")
+    run.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default local)")
+    run.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1: in-process)")
+    run.add_argument("--resume", action="store_true", help="continue an existing output directory, skipping finished runs")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="override the study's device")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    table = commands.add_parser("table", help="median (IQR) table of a study directory")
+    table.add_argument("dir", type=Path, help="study output directory")
+    table.add_argument("--metric", default=None, help="summary column(s), comma-separated (default: spike_count,final_loss with events, else final_loss)")
+    table.add_argument("--by", default=None, help="grouping columns, comma-separated (default: swept settings, optimizer, swept hyperparameters)")
+
+    plot = commands.add_parser("plot", help="standard plots of a study directory into DIR/plots/")
+    plot.add_argument("dir", type=Path, help="study output directory")
+
+    commands.add_parser("list", help="optimizers, problems and their settings with defaults")
+
+    validate = commands.add_parser("validate", help="check a study file without running it")
+    validate.add_argument("study", type=Path, help="study TOML file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``muonlab`` command; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, StudyLoadError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    study = load_study_config(args.study, device=args.device)
+    backend = make_backend(args.backend, workers=args.workers)
+    report = run_study(study, args.out, backend=backend, resume=args.resume, progress=not args.no_progress)
+    counts = ", ".join(f"{n} {status}" for status, n in report.statuses.items() if n)
+    skipped = f" ({report.skipped} already finished)" if report.skipped else ""
+    print(f"{report.total} runs{skipped}: {counts or 'nothing to run'}")
+    _report(report.out)
+    print(f"results: {report.out}/ (summary.csv, runs/, events.csv, manifest.json, table.md, plots/)")
+    return 0
+
+
+def _report(out: Path) -> None:
+    """Write the default table (printed) and the standard plots of a finished study."""
+    from muonlab.analysis import load_study, plot_study, write_table
+
+    study = load_study(out)
+    print(write_table(study).markdown, end="")
+    plot_study(study)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from muonlab.analysis import load_study, write_table
+
+    study = load_study(args.dir)
+    result = write_table(study, metric=_split(args.metric), by=_split(args.by))
+    print(result.markdown, end="")
+    print(f"written: {args.dir / 'table.md'}, {args.dir / 'table.csv'}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from muonlab.analysis import load_study, plot_study
+
+    paths = plot_study(load_study(args.dir))
+    for path in paths:
+        print(f"written: {path}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from muonlab import optim
+    from muonlab.runner import INJECTION_SETTINGS, SPIKE_SETTINGS
+    from muonlab.runner.config import RUNNER_HPARAMS
+
+    print("optimizers (hyperparameter=default):")
+    for name in optim.OPTIMIZERS:
+        hparams = optim.hyperparameters(name)
+        shown = " ".join(f"{k}={_show(v)}" for k, v in hparams.items() if k not in RUNNER_HPARAMS)
+        hook = "  [momentum hook]" if "momentum_hook" in hparams else ""
+        print(f"  {name}{hook}\n      {shown}")
+    print("problems (setting=default: allowed):")
+    for kind in PROBLEMS.values():
+        print(f"  {kind.name}: {kind.description}; default steps {kind.default_steps}")
+        for s in kind.settings:
+            print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
+    for title, settings in (("[injection]", INJECTION_SETTINGS), ("[spikes]", SPIKE_SETTINGS)):
+        print(f"{title}:")
+        for s in settings:
+            print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
+    return 0
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "(none)"
+    return str(value).replace("torch.", "")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    study = load_study_config(args.study)
+    runs = study.runs()
+    print(
+        f"{args.study}: ok: {len(runs)} runs ({len(study.optimizers)} optimizer entries, "
+        f"{len(study.seeds)} seeds, {study.steps} steps, problem {study.problem})"
+    )
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "table": _cmd_table, "plot": _cmd_plot, "list": _cmd_list, "validate": _cmd_validate}

@@ -1,0 +1,188 @@
+"""Loss-spike detection and recovery, SPEC 4 (the same deterministic rule for every
+method; :func:`rule_description` goes into ``manifest.json``).
+
+Input ``losses``: a 1-D array with ``losses[i]`` the loss at step ``i + 1``, or a pandas
+Series indexed by consecutive integer steps. Both rules return one row per event.
+
+*Unaligned* (a plain series; window ``w``, threshold ``tau``): step t is a spike step
+when ``L_t > tau * ref_t`` with ``ref_t = median(L_{t-w..t-1})``. The first ``w`` steps
+have no full window and are never spike steps (a partial median over the first few,
+typically fastest-falling, steps would flag ordinary early progress). Consecutive spike
+steps form one event; its reference is ``ref`` at the event's first step, its peak
+``max L_t / ref`` over the event and its recovery the number of steps from the event
+start until ``L <= ref`` first holds again (NaN, censored and not valid, if the run
+ends first).
+
+*Event-aligned* (known event steps e): ``b_e = median(L_{e-B..e-1})`` (an event with
+fewer than B earlier steps has no baseline and cannot spike); horizon ``H_e`` = steps
+to the next event minus 1, capped by the run end; ``r_e = max_{k=1..H} L_{e+k} / b_e``
+(and ``L_e / b_e`` separately); spike when ``r_e >= rho``; recovery ``tau_e`` = the
+first ``k >= argmax`` with ``L_{e+k} <= (1 + delta) b_e``, searched to the run end (NaN,
+censored, if never); an event is valid when it is a spike and ``tau_e`` is finite and
+``<= H``. Events after the last step (a run stopped early) are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+UNALIGNED_COLUMNS = ["step", "end_step", "peak_step", "reference", "peak", "spike",
+                     "recovery", "valid"]
+ALIGNED_COLUMNS = ["step", "baseline", "event_ratio", "horizon", "peak", "peak_step",
+                   "spike", "recovery", "valid"]
+
+
+def _as_series(losses: Iterable[float] | pd.Series) -> pd.Series:
+    """Float64 series indexed by consecutive integer steps (an array starts at step 1)."""
+    if isinstance(losses, pd.Series):
+        series = losses.astype("float64")
+        steps = series.index.to_numpy()
+        if len(steps) and (not np.issubdtype(steps.dtype, np.integer) or np.any(np.diff(steps) != 1)):
+            raise ValueError("spike_events: losses must be indexed by consecutive integer steps")
+        return series
+    values = np.asarray(losses, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"spike_events: losses must be 1-D, got shape {values.shape}")
+    return pd.Series(values, index=pd.RangeIndex(1, len(values) + 1))
+
+
+def _check(name: str, value: float, minimum: float, *, integer: bool = False, strict: bool = False) -> None:
+    bad = (integer and (isinstance(value, bool) or not isinstance(value, (int, np.integer)))) or \
+        not np.isfinite(value) or (value <= minimum if strict else value < minimum)
+    if bad:
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"spike_events: {name} must be {kind} {'>' if strict else '>='} {minimum}, "
+                         f"got {value!r}")
+
+
+def _trailing_median(series: pd.Series, window: int) -> np.ndarray:
+    """``median(L_{t-window..t-1})`` at each t; NaN without a full window."""
+    return series.rolling(window, min_periods=window).median().shift(1).to_numpy()
+
+
+def _first_at_or_below(values: np.ndarray, level: float) -> float:
+    """Index of the first entry ``<= level`` (NaN if none)."""
+    hits = np.flatnonzero(values <= level)
+    return float(hits[0]) if hits.size else np.nan
+
+
+def _unaligned(series: pd.Series, window: int, tau: float) -> pd.DataFrame:
+    L, steps = series.to_numpy(), series.index.to_numpy()
+    ref = _trailing_median(series, window)
+    with np.errstate(invalid="ignore"):
+        is_spike = L > tau * ref  # NaN reference (no full window) compares False
+    padded = np.concatenate([[False], is_spike, [False]])
+    starts = np.flatnonzero(padded[1:-1] & ~padded[:-2])
+    ends = np.flatnonzero(padded[1:-1] & ~padded[2:])
+    rows = []
+    for s, e in zip(starts, ends):
+        r = ref[s]
+        k_peak = int(np.argmax(L[s:e + 1]))
+        recovery = _first_at_or_below(L[s:], r)
+        rows.append((steps[s], steps[e], steps[s + k_peak], r, L[s + k_peak] / r, True,
+                     recovery, bool(np.isfinite(recovery))))
+    return pd.DataFrame(rows, columns=UNALIGNED_COLUMNS).astype(
+        {"step": "int64", "end_step": "int64", "peak_step": "int64", "reference": "float64",
+         "peak": "float64", "spike": "bool", "recovery": "float64", "valid": "bool"})
+
+
+def _aligned(series: pd.Series, events: np.ndarray, baseline: int, rho: float,
+             delta: float) -> pd.DataFrame:
+    L, first, last = series.to_numpy(), int(series.index[0]), int(series.index[-1])
+    base_all = _trailing_median(series, baseline)
+    events = np.unique(events)
+    if events.size and events[0] < first:
+        raise ValueError(f"spike_events: event_steps must be >= the first step {first}, "
+                         f"got {int(events[0])}")
+    events = events[events <= last]
+    horizons = np.minimum(np.append(events[1:], last + 1) - events - 1, last - events)
+    rows = []
+    for e, H in zip(events, horizons):
+        i = e - first
+        b = base_all[i]
+        after = L[i + 1:]  # L_{e+1}, ..., L_last
+        with np.errstate(divide="ignore", invalid="ignore"):
+            event_ratio = L[i] / b
+            if H >= 1 and np.isfinite(b):
+                k_star = int(np.argmax(after[:H]))  # k - 1 of the argmax
+                peak = after[k_star] / b
+                k_rec = _first_at_or_below(after[k_star:], (1.0 + delta) * b)
+                recovery = k_star + 1 + k_rec
+            else:
+                k_star, peak, recovery = -1, np.nan, np.nan
+        spike = bool(peak >= rho)  # NaN peak -> no spike
+        valid = spike and bool(np.isfinite(recovery)) and recovery <= H
+        rows.append((e, b, event_ratio, H, peak, e + k_star + 1 if k_star >= 0 else -1,
+                     spike, recovery, valid))
+    return pd.DataFrame(rows, columns=ALIGNED_COLUMNS).astype(
+        {"step": "int64", "baseline": "float64", "event_ratio": "float64", "horizon": "int64",
+         "peak": "float64", "peak_step": "int64", "spike": "bool", "recovery": "float64",
+         "valid": "bool"})
+
+
+def spike_events(losses: Iterable[float] | pd.Series, window: int = 20, tau: float = 1.5,
+                 event_steps: Iterable[int] | None = None, *, baseline: int = 10,
+                 rho: float = 3.0, delta: float = 0.5) -> pd.DataFrame:
+    """Spike events of a loss series (SPEC 4).
+
+    Without ``event_steps``: the unaligned rule (``window``, ``tau``); columns
+    ``step`` (event start), ``end_step``, ``peak_step``, ``reference``, ``peak``,
+    ``spike`` (always True), ``recovery`` (steps, NaN if censored), ``valid``.
+    With ``event_steps``: the event-aligned rule (``baseline`` B, ``rho``, ``delta``),
+    one row per event: ``step`` (e), ``baseline`` (b_e), ``event_ratio`` (L_e / b_e),
+    ``horizon`` (H), ``peak`` (r_e), ``peak_step`` (-1 when H = 0), ``spike``,
+    ``recovery`` (tau_e), ``valid``. ``df.attrs["rule"]`` names the rule used.
+    """
+    series = _as_series(losses)
+    if event_steps is None:
+        _check("window", window, 1, integer=True)
+        _check("tau", tau, 0.0, strict=True)
+        out = _unaligned(series, window, tau)
+        out.attrs["rule"] = "unaligned"
+    else:
+        _check("baseline", baseline, 1, integer=True)
+        _check("rho", rho, 0.0, strict=True)
+        _check("delta", delta, 0.0)
+        events = np.asarray(list(event_steps), dtype=np.int64)
+        out = _aligned(series, events, baseline, rho, delta) if len(series) else \
+            pd.DataFrame(columns=ALIGNED_COLUMNS)
+        out.attrs["rule"] = "event-aligned"
+    return out
+
+
+def spike_summary(events: pd.DataFrame) -> dict[str, float]:
+    """Per-run statistics of a :func:`spike_events` table: ``spike_count``, peak max and
+    median over spikes, ``recovery_median`` over valid events, ``valid_event_rate`` =
+    valid / spikes (NaN when there are no spikes, as are the peak statistics)."""
+    spikes = events[events["spike"]]
+    valid = spikes[spikes["valid"]]
+    n = len(spikes)
+    return {
+        "spike_count": n,
+        "spike_peak_max": float(spikes["peak"].max()) if n else np.nan,
+        "spike_peak_median": float(spikes["peak"].median()) if n else np.nan,
+        "recovery_median": float(valid["recovery"].median()) if len(valid) else np.nan,
+        "valid_event_rate": len(valid) / n if n else np.nan,
+    }
+
+
+def rule_description(window: int = 20, tau: float = 1.5, *, baseline: int = 10,
+                     rho: float = 3.0, delta: float = 0.5) -> dict[str, dict[str, object]]:
+    """Both rules and their parameters, for ``manifest.json`` (SPEC 4)."""
+    return {
+        "unaligned": {
+            "window": window, "tau": tau,
+            "rule": "spike step: L_t > tau * median(L_{t-w..t-1}) (no spike in the first w steps); "
+                    "consecutive spike steps = one event; peak = max L_t / ref(start); "
+                    "recovery = steps from start until L <= ref(start), NaN if censored",
+        },
+        "event_aligned": {
+            "baseline": baseline, "rho": rho, "delta": delta,
+            "rule": "b_e = median(L_{e-B..e-1}); H = steps to next event - 1, capped by run end; "
+                    "r_e = max_{k=1..H} L_{e+k} / b_e; spike: r_e >= rho; recovery = first "
+                    "k >= argmax with L_{e+k} <= (1 + delta) b_e; valid: spike, finite, <= H",
+        },
+    }

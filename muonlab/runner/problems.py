@@ -1,0 +1,103 @@
+"""Registry of the problem kinds a study can name, with their settings (SPEC 2, 5).
+
+Used once by study validation and by ``muonlab list``; the task adapters in
+:mod:`muonlab.runner.tasks` build the problem objects from the validated settings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .settings import Setting, boolean, choice, float_at_least, int_at_least
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """A problem a study can run.
+
+    ``injection_columns(settings)`` is the number of feature columns an outlier
+    injection may pick from (``None`` when the problem takes no injection);
+    ``event_rho`` the default spike threshold of the event-aligned rule (SPEC 4);
+    ``finals`` the problem-specific columns of ``summary.csv``.
+    """
+
+    name: str
+    description: str
+    settings: tuple[Setting, ...]
+    default_steps: int
+    finals: tuple[str, ...]
+    injection_columns: Callable[[Mapping[str, Any]], int] | None = None
+    event_rho: float = 1.5
+
+    def setting(self, key: str) -> Setting | None:
+        return next((s for s in self.settings if s.name == key), None)
+
+
+AWBT_KIND = ProblemKind(
+    name="awbt",
+    description="AWB-T quadratic 1/2||AWB - T||_F^2 with exact condition number (SPEC 2.1, eq. T-44)",
+    settings=(
+        int_at_least("d", 2, 64, "W is d x d"),
+        float_at_least("kappa", 1.0, 1e4, "exact Hessian condition number"),
+        boolean("fix_V", True, "true: V = I (columns are B's eigen-axes); false: Haar-random V"),
+    ),
+    default_steps=1500,
+    finals=("final_rel_dist",),
+    injection_columns=lambda s: s["d"],
+)
+
+RIVER_VALLEY_KIND = ProblemKind(
+    name="river_valley",
+    description="river-valley landscape on an m x n matrix, known river/wall subspaces (SPEC 2.3)",
+    settings=(
+        int_at_least("m", 1, 16, "rows of W"),
+        int_at_least("n", 2, 16, "columns of W (one river coordinate per column)"),
+        choice("kind", ("straight", "curved"), "straight", "valley shape"),
+        boolean("rotated", False, "Haar-rotate the river/wall coordinates"),
+        float_at_least("mu", 0.0, 0.1, "river curvature", strict=True),
+        float_at_least("kappa_wall", 1.0, 10.0, "wall curvatures log-spaced in [10, 10 kappa_wall]"),
+        Setting("x_star", float, 5.0, "a finite number", math.isfinite, "river target"),
+        Setting("a", float, 1.0, "a finite number", math.isfinite, "curved-wall amplitude"),
+        Setting("k", float, 0.5, "a finite number", math.isfinite, "curved-wall frequency"),
+        choice("noise", ("none", "gaussian", "anisotropic", "student_t"), "none", "gradient noise kind"),
+        float_at_least("noise_std", 0.0, 0.0, "gradient noise standard deviation"),
+    ),
+    default_steps=500,
+    finals=("final_river_progress", "final_wall_energy"),
+    injection_columns=lambda s: s["n"],
+)
+
+DIGITS_KIND = ProblemKind(
+    name="digits",
+    description="3-layer MLP on scikit-learn's bundled digits, mini-batch cross-entropy (SPEC 2.4)",
+    settings=(
+        int_at_least("hidden", 1, 64, "hidden width"),
+        int_at_least("batch_size", 1, 128, "mini-batch size"),
+    ),
+    default_steps=500,
+    finals=("final_train_acc", "final_test_acc"),
+)
+
+PROBLEMS: dict[str, ProblemKind] = {kind.name: kind for kind in (AWBT_KIND, RIVER_VALLEY_KIND, DIGITS_KIND)}
+
+INJECTION_SETTINGS: tuple[Setting, ...] = (
+    int_at_least("K_out", 1, 50, "an event every K_out steps"),
+    int_at_least("s", 1, 2, "columns per event (<= the problem's column count)"),
+    float_at_least("a", 0.0, 10.0, "burst amplitude", strict=True),
+    choice("site", ("momentum", "gradient"), "momentum", "where the burst is applied"),
+    choice("mode", ("multiplicative", "additive"), "multiplicative", "eq. T-45 or the ViT-style additive burst"),
+    int_at_least("t_start", 1, None, "first event step (default K_out)"),
+    choice("J_mode", ("random", "fixed"), "random", "a fresh column set per event, or one for all"),
+    float_at_least("rho", 0.0, 1.0, "additive mode: burst size relative to ||X||_F / sqrt(mn)", strict=True),
+)
+
+SPIKE_SETTINGS: tuple[Setting, ...] = (
+    int_at_least("window", 1, 20, "unaligned rule: median window w"),
+    float_at_least("tau", 1.0, 1.5, "unaligned rule: spike when loss > tau * median", strict=True),
+    int_at_least("baseline", 1, 10, "event-aligned rule: baseline steps B"),
+    float_at_least("rho", 1.0, None, "event-aligned rule: spike when peak ratio >= rho (default per problem)", strict=True),
+    float_at_least("delta", 0.0, 0.5, "event-aligned rule: recovered when loss <= (1 + delta) baseline"),
+)

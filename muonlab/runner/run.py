@@ -1,0 +1,132 @@
+"""One run: ``run(config) -> RunResult``, a pure function of its config (SPEC 5, 7, 8).
+
+Per step: ``zero_grad``, loss, ``backward``, gradient hook (gradient-site injection),
+``step``. The loss of every step and the logged rows (loss, the optimizer's
+``last_stats_tensors()``, the task's metrics) stay on the device
+(:class:`~muonlab.runner.steplog.StepLog`); the host reads them at flush points only,
+where a NaN/inf loss or parameter stops the run as ``diverged``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+from .device import DTYPES, resolve_device
+from .seeding import seeded
+from .spikes import spike_statistics
+from .steplog import StepLog
+from .tasks import EventRecord, Task, build_task
+
+# Steps between divergence checks (one host sync each); also the granularity at which
+# a diverged run stops.
+FLUSH_STEPS = 256
+
+STATUSES = ("done", "diverged", "failed")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced. ``columns`` are the rows of ``runs/<run_id>.csv`` (``step``,
+    ``loss``, metrics..., ``event``); ``summary`` the run's fields of ``summary.csv``."""
+
+    config: RunConfig
+    status: str
+    steps_done: int
+    diverged_step: int | None = None
+    error: str | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    events: tuple[EventRecord, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+
+def failed_result(config: RunConfig, error: BaseException) -> RunResult:
+    """The result of a run that raised for its own reason (the study goes on)."""
+    message = f"{type(error).__name__}: {error}".splitlines()[0]
+    return RunResult(config=config, status="failed", steps_done=0, error=message)
+
+
+def execute(config: RunConfig) -> RunResult:
+    """:func:`run`, with an exception turned into a ``failed`` result (what backends call)."""
+    try:
+        return run(config)
+    except Exception as exc:  # a run's own failure must not stop the study (SPEC 7)
+        return failed_result(config, exc)
+
+
+def run(config: RunConfig) -> RunResult:
+    """Train ``config.optimizer`` on ``config.problem`` for ``config.steps`` steps."""
+    device = resolve_device(config.device)
+    with seeded(config.seed):
+        task = build_task(config, device=device, dtype=DTYPES[config.dtype])
+        log = StepLog(config.steps, config.every, device)
+        diverged_step = _train(task, log, config.steps)
+    steps_run = config.steps if diverged_step is None else diverged_step
+    losses, columns = log.to_host(steps_run)
+    if config.dtype == "float32":
+        # Every logged value of a float32 run is a float32 number: keep it as one so the
+        # CSV shows its own shortest text.
+        columns = {k: v.astype(np.float32) if k != "step" else v for k, v in columns.items()}
+    events = tuple(e for e in task.events() if e.step <= steps_run)
+    columns["event"] = _event_counts(columns["step"], [e.step for e in events])
+
+    finite = losses if diverged_step is None else losses[: diverged_step - 1]
+    summary: dict[str, Any] = {
+        "final_loss": float(losses[-1]) if diverged_step is None else math.nan,
+        "best_loss": float(finite.min()) if finite.size else math.nan,
+    }
+    summary.update(
+        spike_statistics(finite, [s for s in task.event_steps if s <= finite.size], dict(config.spikes))
+    )
+    if diverged_step is None:
+        task.optimizer.eval()  # schedule-free methods report finals at their x sequence
+        with torch.no_grad():
+            summary.update(task.finals())
+    return RunResult(
+        config=config,
+        status="done" if diverged_step is None else "diverged",
+        steps_done=steps_run if diverged_step is None else diverged_step - 1,
+        diverged_step=diverged_step,
+        columns=columns,
+        events=events,
+        summary=summary,
+    )
+
+
+def _train(task: Task, log: StepLog, steps: int) -> int | None:
+    """The training loop; returns the first step with a NaN/inf loss (or parameters)."""
+    optimizer = task.optimizer
+    optimizer.train()
+    for step in range(1, steps + 1):
+        optimizer.zero_grad(set_to_none=True)
+        objective, loss = task.loss(step)
+        objective.backward()
+        if task.before_step is not None:
+            task.before_step(step)
+        optimizer.step()
+        log.record_loss(step, loss)
+        if log.is_logged(step):
+            with torch.no_grad():
+                log.record_row(step, {**optimizer.last_stats_tensors(), **task.metrics()})
+        if step % FLUSH_STEPS == 0 or step == steps:
+            bad = log.first_nonfinite(step)
+            if bad is None and not all(bool(torch.isfinite(p).all()) for p in task.params):
+                bad = step
+            if bad is not None:
+                return bad
+    return None
+
+
+def _event_counts(row_steps: np.ndarray, event_steps: list[int]) -> np.ndarray:
+    """Events in ``(previous row's step, this row's step]`` for each logged row."""
+    cumulative = np.searchsorted(np.asarray(sorted(event_steps), dtype=np.int64), row_steps, side="right")
+    return np.diff(cumulative, prepend=0).astype(np.int64)

@@ -1,0 +1,52 @@
+"""Spike statistics of a run for ``summary.csv`` (SPEC 4), via the shared spike rule.
+
+The event-aligned rule is used when the run has events (injections, ROI events), the
+unaligned rule otherwise; ``spike_count_unaligned`` is always reported so that runs with
+and without events can be compared on one footing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from muonlab.diagnostics.spikes import rule_description, spike_events, spike_summary
+
+SPIKE_COLUMNS = (
+    "spike_count",
+    "spike_peak_max",
+    "spike_peak_median",
+    "recovery_median",
+    "valid_event_rate",
+    "spike_count_unaligned",
+)
+
+
+def spike_statistics(losses: np.ndarray, event_steps: Sequence[int], rule: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``SPIKE_COLUMNS`` of one run. ``losses[i]`` is the loss of step ``i + 1``;
+    ``event_steps`` are 1-based steps; ``rule`` holds window, tau, baseline, rho, delta."""
+    unaligned = spike_summary(spike_events(losses, window=rule["window"], tau=rule["tau"]))
+    if event_steps:
+        # The rule indexes the series from 0: step t is losses[t - 1].
+        events = spike_events(
+            losses,
+            window=rule["window"],
+            tau=rule["tau"],
+            event_steps=[s - 1 for s in event_steps],
+            baseline=rule["baseline"],
+            rho=rule["rho"],
+            delta=rule["delta"],
+        )
+        stats = spike_summary(events)
+    else:
+        stats = unaligned
+    out = {key: stats[key] for key in SPIKE_COLUMNS[:-1]}
+    out["spike_count_unaligned"] = unaligned["spike_count"]
+    return out
+
+
+def describe_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule and its parameters for ``manifest.json``."""
+    return rule_description(**rule)

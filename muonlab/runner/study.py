@@ -1,0 +1,58 @@
+"""Run a whole study into a directory (SPEC 5, 7): validate the output path, skip runs
+finished by an earlier session (``--resume``), run the rest on a backend, write each
+result as it arrives."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .backends import Backend, LocalBackend
+from .config import StudyConfig
+from .device import describe_device, resolve_device
+from .outputs import StudyOutput, check_output_dir
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """Counts of one ``run_study`` call."""
+
+    out: Path
+    total: int
+    skipped: int
+    statuses: dict[str, int]
+
+
+def run_study(
+    study: StudyConfig,
+    out: str | Path,
+    *,
+    backend: Backend | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> StudyReport:
+    """Run every run of ``study`` into ``out`` (see the module docstring).
+
+    Raises :class:`~muonlab.runner.settings.ConfigError` before writing anything when
+    ``out`` is unusable or the device is unavailable.
+    """
+    out = Path(out)
+    check_output_dir(out, resume=resume, study=study)
+    device = resolve_device(study.device)
+    output = StudyOutput(out, study, device=describe_device(device), resume=resume)
+    done = output.finished()
+    pending = [run for run in output.runs if run.run_id not in done]
+    if study.batch_seeds:
+        print("muonlab: batch_seeds: seed batching is not available in this runner; running one run per seed", file=sys.stderr)
+    statuses = {"done": 0, "diverged": 0, "failed": 0}
+    backend = backend if backend is not None else LocalBackend()
+    with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:
+        for result in backend.run_all(pending):
+            output.record(result)
+            statuses[result.status] += 1
+            bar.update(1)
+    output.finish()
+    return StudyReport(out=out, total=len(output.runs), skipped=len(done), statuses=statuses)

@@ -1,0 +1,164 @@
+"""Problem adapters: one :class:`Task` per problem kind (docs/architecture.md).
+
+A task bundles what the run loop needs and nothing else: the parameters and their
+optimizer, the loss of a step, an optional gradient hook (gradient-site injection),
+per-row metrics (0-d tensors, no sync), final metrics, and the run's events.
+
+Seeding (common random numbers): the run seed is the problem instance seed (which also
+draws the init) and the injection seed, identically for every optimizer of a study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from muonlab import optim
+from muonlab.toyproblems import AWBT, OutlierInjection, RiverValley
+
+from .config import RunConfig
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One row of ``events.csv`` (without the run id)."""
+
+    step: int
+    kind: str
+    detail: str
+
+
+StepLoss = tuple[Tensor, Tensor]  # (objective to differentiate, loss to log)
+
+
+@dataclass
+class Task:
+    """What the run loop drives (see the module docstring)."""
+
+    optimizer: Any
+    params: list[Tensor]
+    loss: Callable[[int], StepLoss]
+    before_step: Callable[[int], None] | None = None
+    metrics: Callable[[], dict[str, Tensor]] = dict
+    finals: Callable[[], dict[str, float]] = dict
+    event_steps: tuple[int, ...] = ()
+    events: Callable[[], list[EventRecord]] = list
+    notes: list[str] = field(default_factory=list)
+
+
+def build_task(config: RunConfig, *, device: torch.device, dtype: torch.dtype) -> Task:
+    """The task of ``config``'s problem on ``device`` in ``dtype``."""
+    return TASK_BUILDERS[config.problem](config, device, dtype)
+
+
+def _injection(config: RunConfig) -> OutlierInjection | None:
+    if config.injection is None:
+        return None
+    return OutlierInjection(**dict(config.injection), seed=config.seed)
+
+
+def _matrix_task(
+    config: RunConfig,
+    W: nn.Parameter,
+    loss: Callable[[int], StepLoss],
+    *,
+    basis: Tensor | None,
+    metrics: Callable[[], dict[str, Tensor]],
+    finals: Callable[[], dict[str, float]],
+) -> Task:
+    """A single-matrix task (AWB-T, river valley) with the optional outlier injection in
+    feature basis ``basis`` (None = W's own columns): through the optimizer's momentum
+    hook (site ``momentum``, eq. T-45) or on the gradient before ``step()``."""
+    injection = _injection(config)
+    hparams = dict(config.hparams)
+    before_step = None
+    if injection is not None:
+        injection.check_columns(W.shape[-1])
+        if injection.site == "momentum":
+            hparams["momentum_hook"] = injection.momentum_hook(basis, target=W)
+        else:
+
+            def before_step(step: int) -> None:
+                injection.apply(W.grad, step, V=basis)
+
+    optimizer = optim.build(config.optimizer, [W], **hparams)
+    if injection is None:
+        return Task(optimizer, [W], loss, metrics=metrics, finals=finals)
+
+    def events() -> list[EventRecord]:
+        return [
+            EventRecord(e.step, "injection", "columns " + " ".join(str(j) for j in e.columns))
+            for e in injection.events
+        ]
+
+    return Task(
+        optimizer,
+        [W],
+        loss,
+        before_step=before_step,
+        metrics=metrics,
+        finals=finals,
+        event_steps=tuple(injection.event_steps(config.steps)),
+        events=events,
+    )
+
+
+def awbt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
+    """AWB-T (SPEC 2.1): ``W = W0`` (d x d), loss ``1/2 ||AWB - T||^2``; metric
+    ``rel_dist = ||W - W*||_F / ||W*||_F``; injection basis: the columns of V."""
+    s = dict(config.settings)
+    problem = AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, dtype=dtype, device=device)
+    W = nn.Parameter(problem.W0.clone())
+    star_norm = torch.linalg.matrix_norm(problem.W_star)
+
+    def rel_dist() -> Tensor:
+        return torch.linalg.matrix_norm(W.detach() - problem.W_star) / star_norm
+
+    return _matrix_task(
+        config,
+        W,
+        lambda step: _same(problem.loss(W)),
+        # V = I when fix_V: pass None so the injection scales columns without a matmul.
+        basis=None if problem.fix_V else problem.V,
+        metrics=lambda: {"rel_dist": rel_dist()},
+        finals=lambda: {"final_rel_dist": float(rel_dist())},
+    )
+
+
+def river_valley_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
+    """River valley (SPEC 2.3): ``W = W0 = 0`` (m x n); the objective carries the step's
+    gradient noise (``stochastic_loss``), the logged loss is the exact ``loss(W)``;
+    metrics ``river_progress`` and ``wall_energy``; injection basis: W's columns."""
+    s = dict(config.settings)
+    problem = RiverValley(**s, seed=config.seed, dtype=dtype, device=device)
+    W = nn.Parameter(problem.W0.clone())
+
+    def loss(step: int) -> StepLoss:
+        exact = problem.loss(W)
+        if problem.noise == "none":
+            return exact, exact
+        return exact + (problem.gradient_noise(step) * W).sum(), exact
+
+    def metrics() -> dict[str, Tensor]:
+        with torch.no_grad():
+            return {"river_progress": problem.river_progress(W), "wall_energy": problem.wall_energy(W)}
+
+    def finals() -> dict[str, float]:
+        values = metrics()
+        return {"final_river_progress": float(values["river_progress"]), "final_wall_energy": float(values["wall_energy"])}
+
+    return _matrix_task(config, W, loss, basis=None, metrics=metrics, finals=finals)
+
+
+def _same(loss: Tensor) -> StepLoss:
+    return loss, loss
+
+
+TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]] = {
+    "awbt": awbt_task,
+    "river_valley": river_valley_task,
+}

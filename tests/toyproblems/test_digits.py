@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from muonlab.toyproblems import DigitsMLP, DigitsMLPBatch
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return DigitsMLP(seed=1, hidden=16, batch_size=32)
+
+
+def test_shapes_split_and_standardisation(problem):
+    assert problem.X_train.shape[1] == 64 and problem.X_train.shape[0] + problem.X_test.shape[0] == 1797
+    assert problem.X_test.shape[0] == 360  # ceil(0.2 * 1797), sklearn convention
+    # stratified: every class in the test split
+    assert set(problem.y_test.tolist()) == set(range(10))
+    mean, std = problem.X_train.mean(0), problem.X_train.std(0, unbiased=False)
+    assert mean.abs().max() < 1e-5
+    varying = std > 0
+    torch.testing.assert_close(std[varying], torch.ones(int(varying.sum())), atol=1e-4, rtol=0)
+    # the split is a partition of the data set: class counts add up to the full set's
+    _, y = load_digits(return_X_y=True)
+    counts = torch.bincount(problem.y_train, minlength=10) + torch.bincount(problem.y_test, minlength=10)
+    assert counts.tolist() == np.bincount(y).tolist()
+    shapes = [tuple(p.shape) for p in problem.model.parameters()]
+    assert shapes == [(16, 64), (16,), (16, 16), (16,), (10, 16), (10,)]
+
+
+def test_determinism_and_seed_dependence():
+    a, b, c = DigitsMLP(seed=3, hidden=8), DigitsMLP(seed=3, hidden=8), DigitsMLP(seed=4, hidden=8)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.model[0].weight, c.model[0].weight)
+    assert torch.equal(a.X_test, b.X_test) and not torch.equal(a.X_test, c.X_test)
+    Xa, ya = a.batch(7)
+    Xb, yb = b.batch(7)
+    assert torch.equal(Xa, Xb) and torch.equal(ya, yb) and Xa.shape == (64, 64)
+    assert not torch.equal(a.batch(8)[0], Xa)
+    assert torch.equal(a.batch_loss(7), b.batch_loss(7))
+
+
+def test_init_does_not_touch_global_rng():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    DigitsMLP(seed=0, hidden=8)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_init_matches_nn_linear_default_scale(problem):
+    w = problem.model[0].weight
+    bound = 1 / np.sqrt(64)  # kaiming_uniform(a=sqrt 5) -> U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert w.abs().max().item() <= bound and w.abs().max().item() > 0.9 * bound
+
+
+def test_loss_functional_and_accuracy(problem):
+    X, y = problem.batch(1)
+    ref = torch.nn.functional.cross_entropy(problem.model(X), y)
+    params = dict(problem.model.named_parameters())
+    torch.testing.assert_close(problem.loss(X, y), ref)
+    torch.testing.assert_close(problem.loss(X, y, params), ref)
+    torch.testing.assert_close(problem.loss_fn(X, y)(list(problem.model.parameters())), ref)
+    # untrained accuracy ~ chance; a few full-batch Adam steps on a copy learn the task
+    acc0 = problem.accuracy().item()
+    assert 0.0 <= acc0 <= 0.4
+    trained = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    opt = torch.optim.Adam(trained.values(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        problem.loss(problem.X_train, problem.y_train, trained).backward()
+        opt.step()
+    assert problem.accuracy(trained).item() > 0.9
+    assert problem.test_loss(trained).item() < problem.test_loss().item()
+
+
+def test_ensemble_matches_each_seed():
+    seeds = [0, 2, 5]
+    ens = DigitsMLPBatch.from_seeds(seeds, hidden=8, batch_size=16)
+    params = ens.init_params()
+    assert params["0.weight"].shape == (3, 8, 64)
+    X, y = ens.batch(4)
+    assert X.shape == (3, 16, 64) and y.shape == (3, 16)
+    losses, acc = ens.loss(params, X, y), ens.accuracy(params)
+    for i, s in enumerate(seeds):
+        single = DigitsMLP(seed=s, hidden=8, batch_size=16)
+        torch.testing.assert_close(losses[i], single.batch_loss(4), rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(acc[i], single.accuracy())
+    # gradients flow per seed through the vmapped loss
+    trainable = {k: v.requires_grad_(True) for k, v in params.items()}
+    ens.batch_loss(trainable, 4).sum().backward()
+    single = DigitsMLP(seed=2, hidden=8, batch_size=16)
+    single.batch_loss(4).backward()
+    torch.testing.assert_close(trainable["0.weight"].grad[1], single.model[0].weight.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw, field", [({"hidden": 0}, "hidden"), ({"batch_size": 0}, "batch_size"),
+                                       ({"batch_size": 5000}, "batch_size"), ({"test_fraction": 1.0}, "test_fraction"),
+                                       ({"activation": "gelu"}, "activation"), ({"seed": -2}, "seed")])
+def test_bad_input(kw, field):
+    with pytest.raises(ValueError, match=field):
+        DigitsMLP(**kw)
