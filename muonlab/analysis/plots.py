@@ -166,8 +166,14 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
 
 
 def plot_study(study: Study) -> list[Path]:
-    """The standard plots that fit the study: loss curves always; the event window when
-    there are events; the closed-loop plot when some optimizer clipped."""
+    """The standard plots that fit the study: for a ``helmholtz`` study the PINN plots
+    (:func:`muonlab.analysis.plots_pinn.plot_pinn_study`); otherwise loss curves always,
+    the event window when there are events, the closed-loop plot when some optimizer
+    clipped."""
+    if study.problem == "helmholtz":
+        from .plots_pinn import plot_pinn_study  # plots_pinn builds on this module
+
+        return plot_pinn_study(study)
     paths = [plot_loss_curves(study)]
     if len(study.events):
         paths.append(plot_event_window(study))

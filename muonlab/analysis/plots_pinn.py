@@ -1,32 +1,23 @@
-"""Plots of a Helmholtz PINN study (SPEC 6; T Figs. 7-9).
+"""Standard plots of Helmholtz PINN studies (SPEC 6; T Figs. 7-9).
 
-Every function takes a loaded study (anything with the ``summary``, ``steps`` and
-``events`` DataFrames of SPEC 5, e.g. ``muonlab.analysis.load_study(dir)``) and returns a
-matplotlib ``Figure``; runs are grouped by ``label`` when the summary has it (several
-entries of one optimizer), else by ``optimizer``, in the study's order.
+Every function takes a :class:`~muonlab.analysis.load.Study` of problem ``helmholtz``,
+writes one PNG into ``DIR/plots/`` and returns its path. Series are the optimizers (with
+their swept hyperparameters) and panels the combinations of swept problem settings
+(e.g. ``roi = [true, false]``), as in the toy-problem plots.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator
+from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # plots are written to files; never open a window
-
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib import pyplot as plt
-from matplotlib.figure import Figure
+import seaborn as sns
 
-
-class StudyFrames(Protocol):
-    """The three tables of a study directory (SPEC 5-6)."""
-
-    summary: pd.DataFrame
-    steps: pd.DataFrame
-    events: pd.DataFrame
-
+from .load import Study
+from .plots import _panels, _save, _series
 
 # Box-plot panels of T Fig. 9: summary column -> axis label.
 DISTRIBUTION_METRICS: dict[str, str] = {
@@ -37,128 +28,148 @@ DISTRIBUTION_METRICS: dict[str, str] = {
     "final_rel_l2": "final rel-L2",
 }
 
-
-def group_column(summary: pd.DataFrame) -> str:
-    """``label`` when the summary has it, else ``optimizer``."""
-    return "label" if "label" in summary.columns else "optimizer"
+STEP_SIZE_TOLERANCE = 0.25
 
 
-def _groups(summary: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(summary[group_column(summary)]))
-
-
-def roi_onset(events: pd.DataFrame) -> int | None:
+def roi_onset(study: Study) -> int | None:
     """First ROI event step of the study (``t0``), ``None`` without ROI events."""
-    roi = events.loc[events["kind"] == "roi", "step"] if len(events) else pd.Series(dtype=int)
+    roi = study.events.loc[study.events["kind"] == "roi", "step"]
     return int(roi.min()) if len(roi) else None
 
 
-def _mean_band(steps: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per step: mean, min and max over the runs (seeds) of one group, NaN rows dropped."""
-    wide = steps.pivot_table(index="step", columns="run_id", values=column, aggfunc="first").dropna(how="all")
-    return pd.DataFrame({"mean": wide.mean(axis=1), "lo": wide.min(axis=1), "hi": wide.max(axis=1)})
+def _mean_band(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per step: mean, min and max over the runs (seeds) of one series, NaN rows dropped."""
+    grouped = rows.dropna(subset=[column]).groupby("step")[column]
+    return pd.DataFrame({"mean": grouped.mean(), "lo": grouped.min(), "hi": grouped.max()})
 
 
-def plot_pinn_training(study: StudyFrames) -> Figure:
-    """Training loss and global rel-L2 over steps, mean over seeds with the min-max band
-    across seeds, ROI onset ``t0`` marked (T Fig. 7)."""
-    summary, key = study.summary, group_column(study.summary)
-    steps = study.steps.merge(summary[["run_id", key]], on="run_id")
-    onset = roi_onset(study.events)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    panels = (("loss", "training loss (on the sampled p_t)"), ("rel_l2", "global rel-L2 (128x128 grid)"))
-    for ax, (column, ylabel) in zip(axes, panels):
-        for group in _groups(summary):
-            band = _mean_band(steps[steps[key] == group], column)
-            (line,) = ax.plot(band.index, band["mean"], label=group, lw=1.2)
-            ax.fill_between(band.index, band["lo"], band["hi"], color=line.get_color(), alpha=0.2, lw=0)
-        if onset is not None:
-            ax.axvline(onset, color="k", ls="--", lw=1, label=f"ROI onset (t0 = {onset})")
-        ax.set(yscale="log", xlabel="step", ylabel=ylabel)
-        ax.grid(alpha=0.3)
-    axes[0].set_title("(a) training objective: mean, band = min-max over seeds")
-    axes[1].set_title("(b) domain-wide rel-L2")
-    axes[1].legend(fontsize=8)
-    return fig
+def _quartiles(values: pd.core.groupby.SeriesGroupBy) -> pd.DataFrame:
+    """Median and quartiles per group."""
+    return pd.DataFrame({"median": values.median(), "q25": values.quantile(0.25), "q75": values.quantile(0.75)})
 
 
-def plot_pinn_distributions(study: StudyFrames) -> Figure:
-    """Box plots across seeds of spike count, spike peak, recovery time, valid-event rate
-    and final rel-L2 per optimizer, each seed as a dot (T Fig. 9)."""
-    summary, key = study.summary, group_column(study.summary)
-    groups = _groups(summary)
-    fig, axes = plt.subplots(1, len(DISTRIBUTION_METRICS), figsize=(3.2 * len(DISTRIBUTION_METRICS), 4), constrained_layout=True)
-    for ax, (column, ylabel) in zip(axes, DISTRIBUTION_METRICS.items()):
-        data = [summary.loc[summary[key] == g, column].dropna().to_numpy(dtype=float) for g in groups]
-        positions = np.arange(1, len(groups) + 1)
-        ax.boxplot(data, positions=positions, widths=0.5, showfliers=False, medianprops={"color": "k"})
-        for x, values in zip(positions, data):
-            ax.scatter(np.full(len(values), x), values, s=12, alpha=0.7, zorder=3)
-        ax.set_xticks(positions, groups, rotation=30, ha="right")
-        ax.set_ylabel(ylabel)
-        if column == "final_rel_l2":
-            ax.set_yscale("log")
-        ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("PINN Helmholtz: metric distributions across seeds (NaN runs left out)")
-    return fig
+def _labelled_runs(study: Study) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(label, summary rows) per panel and series: the seeds of one configuration."""
+    for title, rows in _panels(study, study.summary):
+        prefix = "" if title == study.problem else f"{title}\n"
+        for label, part in _series(study, rows):
+            yield prefix + label, part
 
 
-def _quartiles(frame: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
-    grouped = frame.groupby(by, sort=False)[column]
-    return pd.DataFrame({"median": grouped.median(), "q25": grouped.quantile(0.25), "q75": grouped.quantile(0.75)})
+def default_step_target(study: Study) -> float:
+    """Median over configurations of their median ``step_size_median`` (the reference
+    when no target is given: the aligned optimizers sit around it)."""
+    return float(np.median([rows["step_size_median"].median() for _, rows in _labelled_runs(study)]))
 
 
 def _target_band(ax: plt.Axes, target: float, tolerance: float) -> None:
-    ax.axhline(target, color="k", ls="--", lw=1, label=f"target s = {target:.2g}")
-    ax.axhspan(target * (1 - tolerance), target * (1 + tolerance), color="k", alpha=0.1,
-               label=f"tolerance +-{tolerance:.0%}")
+    ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target s = {target:.2g}")
+    ax.axhspan(target * (1 - tolerance), target * (1 + tolerance), color="k", alpha=0.1, label=f"tolerance +-{tolerance:.0%}")
 
 
-def default_step_target(summary: pd.DataFrame) -> float:
-    """Median over groups of each group's median ``step_size_median``: the reference the
-    aligned optimizers are compared with when the caller gives no target."""
-    per_group = summary.groupby(group_column(summary), sort=False)["step_size_median"].median()
-    return float(per_group.median())
+def plot_pinn_training(study: Study) -> Path:
+    """Training loss (top) and global rel-L2 (bottom) over steps: mean over seeds with
+    the min-max band across seeds, ROI onset ``t0`` marked (T Fig. 7)."""
+    panels = list(_panels(study, study.steps))
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(2, len(panels), figsize=(6.0 * len(panels), 7.0), squeeze=False, sharex="col")
+    onset = roi_onset(study)
+    for col, (title, rows) in enumerate(panels):
+        for row, (column, ylabel) in enumerate((("loss", "training loss (on p_t)"), ("rel_l2", "global rel-L2 (eval grid)"))):
+            ax = axes[row, col]
+            for color, (label, part) in zip(sns.color_palette(n_colors=12), _series(study, rows)):
+                band = _mean_band(part, column)
+                ax.plot(band.index, band["mean"], color=color, label=label, linewidth=1.2)
+                ax.fill_between(band.index, band["lo"], band["hi"], color=color, alpha=0.2, linewidth=0)
+            if onset is not None:
+                ax.axvline(onset, color="k", linestyle="--", linewidth=1, label=f"ROI onset t0 = {onset}")
+            ax.set_yscale("log")
+            ax.set_ylabel(ylabel)
+        axes[0, col].set_title(title)
+        axes[1, col].set_xlabel("step")
+    axes[1, -1].legend(fontsize="small")
+    fig.suptitle(f"{study.name}: mean over seeds, band = min-max across seeds")
+    return _save(fig, study, "pinn_training.png")
 
 
-def plot_pinn_step_size(study: StudyFrames, *, target: float | None = None, tolerance: float = 0.25) -> Figure:
-    """Achieved step size ``s_t`` (median over the stationary window, steps < t0) per
-    optimizer: median over seeds with IQR error bars, target line and band (T Fig. 8a)."""
+def plot_pinn_distributions(study: Study) -> Path:
+    """Box plots across seeds of spike count, spike peak, recovery time, valid-event
+    rate and final rel-L2 per configuration, each seed a dot (T Fig. 9). Runs without
+    spikes have NaN peaks/recoveries and are left out of those panels."""
+    groups = list(_labelled_runs(study))
+    names = [label for label, _ in groups]
+    positions = np.arange(1, len(groups) + 1)
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, len(DISTRIBUTION_METRICS), figsize=(len(DISTRIBUTION_METRICS) * (1.4 + 0.7 * len(groups)), 4.5))
+    for ax, (column, ylabel) in zip(axes, DISTRIBUTION_METRICS.items()):
+        data = [rows[column].dropna().to_numpy(dtype=float) for _, rows in groups]
+        ax.boxplot(data, positions=positions, widths=0.5, showfliers=False, medianprops={"color": "k"})
+        for color, x, values in zip(sns.color_palette(n_colors=len(groups)), positions, data):
+            ax.scatter(np.full(len(values), x), values, s=14, color=color, alpha=0.8, zorder=3)
+        ax.set_xticks(positions, names, rotation=30, ha="right", fontsize="small")
+        ax.set_ylabel(ylabel)
+        if column == "final_rel_l2":
+            ax.set_yscale("log")
+    fig.suptitle(f"{study.name}: metric distributions across seeds")
+    return _save(fig, study, "pinn_distributions.png")
+
+
+def plot_pinn_step_size(study: Study, *, target: float | None = None, tolerance: float = STEP_SIZE_TOLERANCE) -> Path:
+    """Achieved step size (median ``s_t`` over the stationary window, steps < t0) per
+    configuration: median over seeds with IQR error bars, the target as a dashed line
+    and the tolerance band shaded (T Fig. 8a). ``target`` defaults to
+    :func:`default_step_target`."""
     if not 0 < tolerance < 1:
         raise ValueError(f"tolerance must be in (0, 1), got {tolerance!r}")
-    summary, key = study.summary, group_column(study.summary)
-    target = default_step_target(summary) if target is None else target
-    by = [key, "lr"] if "lr" in summary.columns and summary.groupby(key)["lr"].nunique().max() > 1 else [key]
-    stats = _quartiles(summary, by, "step_size_median")
-    names = ["\n".join(f"{v:g}" if isinstance(v, float) else str(v) for v in np.atleast_1d(idx)) for idx in stats.index]
-    x = np.arange(len(stats))
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(x) + 2), 4), constrained_layout=True)
-    _target_band(ax, target, tolerance)
-    ax.errorbar(x, stats["median"], yerr=[stats["median"] - stats["q25"], stats["q75"] - stats["median"]],
-                fmt="o", capsize=4, color="C0", label="median over seeds (IQR)")
-    ax.set_xticks(x, names)
-    ax.set(ylabel="achieved s_t = ||dtheta||_2 / sqrt(P)", title="Step-size alignment (stationary window, t < t0)")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    return fig
+    groups = list(_labelled_runs(study))
+    values = [rows["step_size_median"] for _, rows in groups]
+    median, q25, q75 = (np.array([v.quantile(q) for v in values]) for q in (0.5, 0.25, 0.75))
+    x = np.arange(len(groups))
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(2.5 + 1.0 * len(groups), 4.2))
+    _target_band(ax, default_step_target(study) if target is None else target, tolerance)
+    ax.errorbar(x, median, yerr=np.vstack([median - q25, q75 - median]), fmt="o", capsize=4, color="C0", label="median over seeds (IQR)")
+    ax.set_xticks(x, [label for label, _ in groups], rotation=30, ha="right", fontsize="small")
+    ax.set_ylabel("achieved s_t = ||dtheta||_2 / sqrt(P)")
+    ax.set_title("step-size alignment: stationary window, steps < t0")
+    ax.legend(fontsize="small")
+    return _save(fig, study, "pinn_step_size.png")
 
 
-def plot_pinn_lr_sensitivity(study: StudyFrames, *, target: float | None = None, tolerance: float = 0.25) -> Figure:
-    """LR sweep: achieved step size and final rel-L2 against the learning rate, median
-    over seeds with the IQR band, per optimizer (T Fig. 8)."""
-    summary, key = study.summary, group_column(study.summary)
-    if "lr" not in summary.columns:
-        raise ValueError("plot_pinn_lr_sensitivity: the study sweeps no lr (summary has no 'lr' column)")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    _target_band(axes[0], default_step_target(summary) if target is None else target, tolerance)
+def plot_pinn_lr_sensitivity(study: Study, *, target: float | None = None, tolerance: float = STEP_SIZE_TOLERANCE) -> Path:
+    """LR sweep (T Fig. 8): achieved step size (left, with the target band) and final
+    rel-L2 (right) against the learning rate, median over seeds with the IQR band, per
+    optimizer. The lr is the matrix optimizer's (the whole net's for baselines)."""
+    if "lr" not in study.summary.columns:
+        raise ValueError("plot_pinn_lr_sensitivity: the study sweeps no lr (summary.csv has no 'lr' column)")
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    _target_band(axes[0], default_step_target(study) if target is None else target, tolerance)
     for ax, column in zip(axes, ("step_size_median", "final_rel_l2")):
-        for group in _groups(summary):
-            stats = _quartiles(summary[summary[key] == group], ["lr"], column).sort_index()
-            (line,) = ax.plot(stats.index, stats["median"], marker="o", label=group)
-            ax.fill_between(stats.index, stats["q25"], stats["q75"], color=line.get_color(), alpha=0.2, lw=0)
-        ax.set(xscale="log", yscale="log", xlabel="learning rate (matrix optimizer; whole net for baselines)")
-        ax.grid(alpha=0.3)
-    axes[0].set(ylabel="achieved s_t (median over t < t0)", title="(a) achieved step size")
-    axes[1].set(ylabel="final rel-L2", title="(b) LR sensitivity: median, band = IQR over seeds")
-    axes[1].legend(fontsize=8)
-    return fig
+        for title, rows in _panels(study, study.summary):
+            for optimizer in study.optimizers:
+                part = rows[rows["optimizer"] == optimizer].dropna(subset=["lr"])
+                if part.empty:
+                    continue
+                stats = _quartiles(part.groupby("lr")[column]).sort_index()
+                label = optimizer if title == study.problem else f"{optimizer} {title}"
+                (line,) = ax.plot(stats.index, stats["median"], marker="o", label=label)
+                ax.fill_between(stats.index, stats["q25"], stats["q75"], color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("learning rate")
+    axes[0].set_ylabel("achieved s_t (median over steps < t0)")
+    axes[0].set_title("(a) achieved step size")
+    axes[1].set_ylabel("final rel-L2")
+    axes[1].set_title("(b) LR sensitivity: median, band = IQR over seeds")
+    axes[1].legend(fontsize="small")
+    return _save(fig, study, "pinn_lr_sensitivity.png")
+
+
+def plot_pinn_study(study: Study) -> list[Path]:
+    """The standard PINN plots: training curves, distributions and step-size alignment
+    always; the LR-sensitivity plot when the study sweeps ``lr``."""
+    paths = [plot_pinn_training(study), plot_pinn_distributions(study), plot_pinn_step_size(study)]
+    if "lr" in study.swept_hparams:
+        paths.append(plot_pinn_lr_sensitivity(study))
+    return paths

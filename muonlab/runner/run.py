@@ -68,7 +68,7 @@ def run(config: RunConfig) -> RunResult:
     device = resolve_device(config.device)
     with seeded(config.seed):
         task = build_task(config, device=device, dtype=DTYPES[config.dtype])
-        log = StepLog(config.steps, config.every, device)
+        log = StepLog(config.steps, config.every, device, extra=task.row_steps)
         diverged_step = _train(task, log, config.steps)
     steps_run = config.steps if diverged_step is None else diverged_step
     losses, columns = log.to_host(steps_run)
@@ -114,6 +114,9 @@ def _train(task: Task, log: StepLog, steps: int) -> int | None:
             task.before_step(step)
         optimizer.step()
         log.record_loss(step, loss)
+        if task.after_step is not None:
+            with torch.no_grad():
+                task.after_step(step)
         if log.is_logged(step):
             with torch.no_grad():
                 log.record_row(step, {**optimizer.last_stats_tensors(), **task.metrics()})

@@ -8,28 +8,26 @@ at flush points) or :meth:`StepLog.to_host` (the end of the run).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
-def logged_steps(steps: int, every: int) -> list[int]:
-    """Steps that get a CSV row: multiples of ``every`` and the last step."""
-    out = list(range(every, steps + 1, every))
-    if not out or out[-1] != steps:
-        out.append(steps)
-    return out
+def logged_steps(steps: int, every: int, extra: Sequence[int] = ()) -> list[int]:
+    """Steps that get a CSV row: multiples of ``every``, the ``extra`` steps up to
+    ``steps``, and the last step, in order."""
+    return sorted({*range(every, steps + 1, every), *(t for t in extra if 1 <= t <= steps), steps})
 
 
 class StepLog:
     """Per-step loss buffer and per-row metric buffers on ``device`` (float64)."""
 
-    def __init__(self, steps: int, every: int, device: torch.device) -> None:
+    def __init__(self, steps: int, every: int, device: torch.device, *, extra: Sequence[int] = ()) -> None:
         self.device = device
         self.losses = torch.full((steps,), float("nan"), dtype=torch.float64, device=device)
-        self.steps = logged_steps(steps, every)
+        self.steps = logged_steps(steps, every, extra)
         self._row = {t: i for i, t in enumerate(self.steps)}
         self._columns: dict[str, Tensor] = {}
 

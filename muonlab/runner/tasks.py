@@ -48,6 +48,10 @@ class Task:
     event_steps: tuple[int, ...] = ()
     events: Callable[[], list[EventRecord]] = list
     notes: list[str] = field(default_factory=list)
+    # Called after ``optimizer.step()`` (under no_grad), before the step's row is logged.
+    after_step: Callable[[int], None] | None = None
+    # Steps that get a CSV row besides every ``every``-th (e.g. the PINN's eval and ROI steps).
+    row_steps: tuple[int, ...] = ()
 
 
 def build_task(config: RunConfig, *, device: torch.device, dtype: torch.dtype) -> Task:
@@ -158,7 +162,11 @@ def _same(loss: Tensor) -> StepLoss:
     return loss, loss
 
 
+# Adapters in their own modules need Task (above), hence imported here.
+from .helmholtz_task import helmholtz_task  # noqa: E402
+
 TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]] = {
     "awbt": awbt_task,
     "river_valley": river_valley_task,
+    "helmholtz": helmholtz_task,
 }
