@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# `muonlab run` also writes table.md/table.csv and plots/; --resume makes a second
+# `make study` finish whatever an interrupted one left.
 study: $(STAMP)
 	$(BIN)/muonlab run $(STUDY) --out $(OUT) --resume
-	$(BIN)/muonlab table $(OUT)
-	$(BIN)/muonlab plot $(OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

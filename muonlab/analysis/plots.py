@@ -50,6 +50,13 @@ def _series(study: Study, rows: pd.DataFrame) -> Iterator[tuple[str, pd.DataFram
             yield optimizer + " " + " ".join(f"{c}={v}" for c, v in zip(hparams, key) if pd.notna(v)), sub
 
 
+def _colors(study: Study) -> dict[str, tuple[float, float, float]]:
+    """One colour per series label over the whole study, so a method keeps its colour
+    in every plot and panel."""
+    labels = [label for label, _ in _series(study, study.summary)]
+    return dict(zip(labels, sns.color_palette(n_colors=len(labels))))
+
+
 def _median_band(rows: pd.DataFrame, column: str) -> pd.DataFrame:
     """Median and quartiles of ``column`` over runs at each step."""
     grouped = rows.groupby("step")[column]
@@ -83,11 +90,18 @@ def _figure(n_rows: int, n_cols: int, *, height: float = 3.4) -> tuple[plt.Figur
     return fig, axes
 
 
+def _legend(fig: plt.Figure, ax: plt.Axes) -> None:
+    """One legend for the figure, below the panels (never over the curves)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize="small", frameon=False)
+    rows = -(-len(labels) // 4)
+    fig.tight_layout(rect=(0, 0.04 + 0.05 * rows, 1, 1))
+
+
 def _save(fig: plt.Figure, study: Study, name: str) -> Path:
     out = study.path / "plots"
     out.mkdir(exist_ok=True)
     path = out / name
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -97,18 +111,18 @@ def plot_loss_curves(study: Study) -> Path:
     """Training loss over steps: median over seeds with the IQR band, log scale."""
     panels = list(_panels(study, study.steps))
     fig, axes = _figure(1, len(panels))
+    colors = _colors(study)
     for ax, (title, rows) in zip(axes[0], panels):
-        palette = sns.color_palette(n_colors=len(study.optimizers) * 4)
-        for color, (label, part) in zip(palette, _series(study, rows)):
-            band = _median_band(part, "loss")
+        for label, part in _series(study, rows):
+            band, color = _median_band(part, "loss"), colors[label]
             ax.plot(band.index, band["median"], color=color, label=label, linewidth=1.2)
             ax.fill_between(band.index, band["q25"], band["q75"], color=color, alpha=0.2, linewidth=0)
         ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("step")
-        ax.set_ylabel("training loss (median, IQR band)")
-    axes[0, -1].legend(fontsize="small")
+        ax.set_ylabel("loss (median, IQR band)")
     fig.suptitle(f"{study.name}: loss over training")
+    _legend(fig, axes[0, 0])
     return _save(fig, study, "loss.png")
 
 
@@ -119,18 +133,18 @@ def plot_event_window(study: Study, *, n_events: int = 3) -> Path:
     window = study.steps[(study.steps["step"] >= lo) & (study.steps["step"] <= hi)]
     panels = list(_panels(study, window))
     fig, axes = _figure(1, len(panels))
+    colors = _colors(study)
     for ax, (title, rows) in zip(axes[0], panels):
-        palette = sns.color_palette(n_colors=len(study.optimizers) * 4)
-        for color, (label, part) in zip(palette, _series(study, rows)):
+        for label, part in _series(study, rows):
             band = _median_band(part, "loss")
-            ax.plot(band.index, band["median"], color=color, label=label, linewidth=1.4)
+            ax.plot(band.index, band["median"], color=colors[label], label=label, linewidth=1.4)
         _mark_events(ax, study, lo, hi)
         ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("step")
-        ax.set_ylabel("training loss (median over seeds)")
-    axes[0, -1].legend(fontsize="small")
+        ax.set_ylabel("loss (median over seeds)")
     fig.suptitle(f"{study.name}: loss around outlier events (steps {lo}-{hi})")
+    _legend(fig, axes[0, 0])
     return _save(fig, study, "event_window.png")
 
 
@@ -145,10 +159,11 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
     rows = steps[(steps["step"] >= lo) & (steps["step"] <= hi) & steps["optimizer"].isin(clipping)]
     panels = list(_panels(study, rows))
     fig, axes = _figure(2, len(panels), height=3.0)
+    colors = _colors(study)
     for col, (title, part_rows) in enumerate(panels):
         top, bottom = axes[0, col], axes[1, col]
-        palette = sns.color_palette(n_colors=len(study.optimizers) * 4)
-        for color, (label, part) in zip(palette, _series(study, part_rows)):
+        for label, part in _series(study, part_rows):
+            color = colors[label]
             q95, rmax, cmin = (_median_band(part, c)["median"] for c in ("r_q95", "r_max", "c_used_min"))
             top.plot(q95.index, q95, color=color, label=f"{label} r_q95", linewidth=1.3)
             top.plot(rmax.index, rmax, color=color, linestyle="--", label=f"{label} r_max", linewidth=1.0)
@@ -157,11 +172,11 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
             _mark_events(ax, study, lo, hi)
         top.set_yscale("log")
         top.set_title(title)
-        top.set_ylabel("energy ratio r = E_j / E_ref")
-        bottom.set_ylabel("applied clip c_used_min")
+        top.set_ylabel("r = E_j / E_ref")
+        bottom.set_ylabel("c_used_min")
         bottom.set_xlabel("step")
-    axes[0, -1].legend(fontsize="x-small")
     fig.suptitle(f"{study.name}: closed-loop clipping evidence (median over seeds)")
+    _legend(fig, axes[0, 0])
     return _save(fig, study, "closed_loop.png")
 
 

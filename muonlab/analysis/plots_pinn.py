@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from .load import Study
-from .plots import _panels, _save, _series
+from .plots import _colors, _legend, _panels, _save, _series
 
 # Box-plot panels of T Fig. 9: summary column -> axis label.
 DISTRIBUTION_METRICS: dict[str, str] = {
@@ -73,12 +73,12 @@ def plot_pinn_training(study: Study) -> Path:
     panels = list(_panels(study, study.steps))
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(2, len(panels), figsize=(6.0 * len(panels), 7.0), squeeze=False, sharex="col")
-    onset = roi_onset(study)
+    onset, colors = roi_onset(study), _colors(study)
     for col, (title, rows) in enumerate(panels):
         for row, (column, ylabel) in enumerate((("loss", "training loss (on p_t)"), ("rel_l2", "global rel-L2 (eval grid)"))):
             ax = axes[row, col]
-            for color, (label, part) in zip(sns.color_palette(n_colors=12), _series(study, rows)):
-                band = _mean_band(part, column)
+            for label, part in _series(study, rows):
+                band, color = _mean_band(part, column), colors[label]
                 ax.plot(band.index, band["mean"], color=color, label=label, linewidth=1.2)
                 ax.fill_between(band.index, band["lo"], band["hi"], color=color, alpha=0.2, linewidth=0)
             if onset is not None:
@@ -87,8 +87,8 @@ def plot_pinn_training(study: Study) -> Path:
             ax.set_ylabel(ylabel)
         axes[0, col].set_title(title)
         axes[1, col].set_xlabel("step")
-    axes[1, -1].legend(fontsize="small")
     fig.suptitle(f"{study.name}: mean over seeds, band = min-max across seeds")
+    _legend(fig, axes[1, 0])
     return _save(fig, study, "pinn_training.png")
 
 
@@ -111,6 +111,7 @@ def plot_pinn_distributions(study: Study) -> Path:
         if column == "final_rel_l2":
             ax.set_yscale("log")
     fig.suptitle(f"{study.name}: metric distributions across seeds")
+    fig.tight_layout()
     return _save(fig, study, "pinn_distributions.png")
 
 
@@ -133,6 +134,7 @@ def plot_pinn_step_size(study: Study, *, target: float | None = None, tolerance:
     ax.set_ylabel("achieved s_t = ||dtheta||_2 / sqrt(P)")
     ax.set_title("step-size alignment: stationary window, steps < t0")
     ax.legend(fontsize="small")
+    fig.tight_layout()
     return _save(fig, study, "pinn_step_size.png")
 
 
@@ -145,16 +147,17 @@ def plot_pinn_lr_sensitivity(study: Study, *, target: float | None = None, toler
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     _target_band(axes[0], default_step_target(study) if target is None else target, tolerance)
+    palette = dict(zip(study.optimizers, sns.color_palette(n_colors=len(study.optimizers))))
     for ax, column in zip(axes, ("step_size_median", "final_rel_l2")):
         for title, rows in _panels(study, study.summary):
-            for optimizer in study.optimizers:
+            for optimizer, color in palette.items():
                 part = rows[rows["optimizer"] == optimizer].dropna(subset=["lr"])
                 if part.empty:
                     continue
                 stats = _quartiles(part.groupby("lr")[column]).sort_index()
                 label = optimizer if title == study.problem else f"{optimizer} {title}"
-                (line,) = ax.plot(stats.index, stats["median"], marker="o", label=label)
-                ax.fill_between(stats.index, stats["q25"], stats["q75"], color=line.get_color(), alpha=0.2, linewidth=0)
+                ax.plot(stats.index, stats["median"], marker="o", color=color, label=label)
+                ax.fill_between(stats.index, stats["q25"], stats["q75"], color=color, alpha=0.2, linewidth=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("learning rate")
@@ -162,7 +165,7 @@ def plot_pinn_lr_sensitivity(study: Study, *, target: float | None = None, toler
     axes[0].set_title("(a) achieved step size")
     axes[1].set_ylabel("final rel-L2")
     axes[1].set_title("(b) LR sensitivity: median, band = IQR over seeds")
-    axes[1].legend(fontsize="small")
+    _legend(fig, axes[1])
     return _save(fig, study, "pinn_lr_sensitivity.png")
 
 

@@ -62,8 +62,11 @@ class TableResult:
 
 
 def default_metrics(study: Study) -> list[str]:
-    """Spike count and final loss for studies with events (Table 4/5), else final loss."""
-    return ["spike_count", "final_loss"] if len(study.events) else ["final_loss"]
+    """Spike count and final loss for studies with events (Table 4/5), else the final
+    loss and the problem's own final metrics (``final_*`` columns)."""
+    if len(study.events):
+        return ["spike_count", "final_loss"]
+    return ["final_loss", *(c for c in study.summary.columns if c.startswith("final_") and c != "final_loss")]
 
 
 def default_by(study: Study) -> list[str]:
@@ -80,17 +83,18 @@ def table(study: Study, *, metric: str | Sequence[str] | None = None, by: Sequen
     for column in [*metrics, *by]:
         if column not in summary.columns:
             raise StudyLoadError(f"column {column!r} is not in summary.csv; available: {', '.join(summary.columns)}")
+    # A hyperparameter swept in one optimizer entry is blank for the others: its own group.
+    summary = summary.assign(**{c: summary[c].astype(object).where(summary[c].notna(), "-") for c in by})
     runs = summary[summary["status"] != "failed"]
+    # Rows in study order: each column's values ordered by first appearance in summary.csv.
     order = {c: list(dict.fromkeys(summary[c])) for c in by}
     keys = sorted(
-        runs.groupby(by, sort=False, dropna=False).groups,
-        key=lambda k: tuple(order[c].index(v) for c, v in zip(by, k if isinstance(k, tuple) else (k,))),
+        (tuple(k) for k in runs[by].drop_duplicates().itertuples(index=False)),
+        key=lambda k: tuple(order[c].index(v) for c, v in zip(by, k)),
     )
     cells, numbers = [], []
     for key in keys:
-        key = key if isinstance(key, tuple) else (key,)
-        mask = np.logical_and.reduce([runs[c] == v for c, v in zip(by, key)])
-        group = runs[mask]
+        group = runs[np.logical_and.reduce([runs[c] == v for c, v in zip(by, key)])]
         diverged = int((group["status"] == "diverged").sum())
         count = f"{len(group)}" + (f" ({diverged} diverged)" if diverged else "")
         cell = dict(zip(by, key), runs=count)

@@ -77,10 +77,12 @@ DIGITS_KIND = ProblemKind(
     description="3-layer MLP on scikit-learn's bundled digits, mini-batch cross-entropy (SPEC 2.4)",
     settings=(
         int_at_least("hidden", 1, 64, "hidden width"),
-        int_at_least("batch_size", 1, 128, "mini-batch size"),
+        int_at_least("batch_size", 1, 64, "mini-batch size"),
+        Setting("test_fraction", float, 0.2, "in (0, 1)", lambda v: 0.0 < v < 1.0, "held-out share, stratified"),
+        choice("activation", ("relu", "tanh"), "relu", "hidden activation"),
     ),
     default_steps=500,
-    finals=("final_train_acc", "final_test_acc"),
+    finals=("final_test_loss", "final_test_acc"),
 )
 
 HELMHOLTZ_KIND = ProblemKind(

@@ -28,6 +28,7 @@ from .tasks import EventRecord, Task, build_task
 FLUSH_STEPS = 256
 
 STATUSES = ("done", "diverged", "failed")
+_FLOAT32_FIELDS = ("best_loss",)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ def run(config: RunConfig) -> RunResult:
         task.optimizer.eval()  # schedule-free methods report finals at their x sequence
         with torch.no_grad():
             summary.update(task.finals())
+    if config.dtype == "float32":
+        # Losses and finals of a float32 run are float32 numbers (spike ratios are not).
+        summary = {k: np.float32(v) if k in _FLOAT32_FIELDS or k.startswith("final_") else v for k, v in summary.items()}
     return RunResult(
         config=config,
         status="done" if diverged_step is None else "diverged",

@@ -29,12 +29,11 @@ def spike_statistics(losses: np.ndarray, event_steps: Sequence[int], rule: Mappi
     ``event_steps`` are 1-based steps; ``rule`` holds window, tau, baseline, rho, delta."""
     unaligned = spike_summary(spike_events(losses, window=rule["window"], tau=rule["tau"]))
     if event_steps:
-        # The rule indexes the series from 0: step t is losses[t - 1].
         events = spike_events(
             losses,
             window=rule["window"],
             tau=rule["tau"],
-            event_steps=[s - 1 for s in event_steps],
+            event_steps=event_steps,
             baseline=rule["baseline"],
             rho=rule["rho"],
             delta=rule["delta"],

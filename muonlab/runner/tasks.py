@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from muonlab import optim
-from muonlab.toyproblems import AWBT, OutlierInjection, RiverValley
+from muonlab.toyproblems import AWBT, DigitsMLP, OutlierInjection, RiverValley
 
 from .config import RunConfig
 
@@ -158,6 +158,33 @@ def river_valley_task(config: RunConfig, device: torch.device, dtype: torch.dtyp
     return _matrix_task(config, W, loss, basis=None, metrics=metrics, finals=finals)
 
 
+def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
+    """Digits MLP (SPEC 2.4): mini-batch cross-entropy of step t; Muon-family optimizers
+    get the hybrid split (hidden 2-D weight to the matrix optimizer, the rest to AdamW),
+    baselines all parameters; metrics ``test_loss`` and ``test_acc``."""
+    problem = DigitsMLP(seed=config.seed, **dict(config.settings), dtype=dtype, device=device)
+    model = problem.model
+    hparams = dict(config.hparams)
+    if "momentum_hook" in optim.hyperparameters(config.optimizer):
+        optimizer = optim.hybrid(model, matrix=config.optimizer, matrix_hparams=hparams)
+    else:
+        optimizer = optim.build(config.optimizer, model.parameters(), **hparams)
+
+    def metrics() -> dict[str, Tensor]:
+        return {"test_loss": problem.test_loss(), "test_acc": problem.accuracy()}
+
+    def finals() -> dict[str, float]:
+        return {f"final_{k}": float(v) for k, v in metrics().items()}
+
+    return Task(
+        optimizer,
+        list(model.parameters()),
+        lambda step: _same(problem.batch_loss(step)),
+        metrics=metrics,
+        finals=finals,
+    )
+
+
 def _same(loss: Tensor) -> StepLoss:
     return loss, loss
 
@@ -168,5 +195,6 @@ from .helmholtz_task import helmholtz_task  # noqa: E402
 TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]] = {
     "awbt": awbt_task,
     "river_valley": river_valley_task,
+    "digits": digits_task,
     "helmholtz": helmholtz_task,
 }
