@@ -48,18 +48,19 @@ def _quartiles(values: pd.core.groupby.SeriesGroupBy) -> pd.DataFrame:
     return pd.DataFrame({"median": values.median(), "q25": values.quantile(0.25), "q75": values.quantile(0.75)})
 
 
-def _labelled_runs(study: Study) -> Iterator[tuple[str, pd.DataFrame]]:
-    """(label, summary rows) per panel and series: the seeds of one configuration."""
+def _labelled_runs(study: Study) -> Iterator[tuple[str, str, pd.DataFrame]]:
+    """(tick label, series label, summary rows) per panel and series: the seeds of one
+    configuration; the tick label adds the panel's swept settings."""
     for title, rows in _panels(study, study.summary):
         prefix = "" if title == study.problem else f"{title}\n"
         for label, part in _series(study, rows):
-            yield prefix + label, part
+            yield prefix + label, label, part
 
 
 def default_step_target(study: Study) -> float:
     """Median over configurations of their median ``step_size_median`` (the reference
     when no target is given: the aligned optimizers sit around it)."""
-    return float(np.median([rows["step_size_median"].median() for _, rows in _labelled_runs(study)]))
+    return float(np.median([rows["step_size_median"].median() for _, _, rows in _labelled_runs(study)]))
 
 
 def _target_band(ax: plt.Axes, target: float, tolerance: float) -> None:
@@ -72,7 +73,7 @@ def plot_pinn_training(study: Study) -> Path:
     the min-max band across seeds, ROI onset ``t0`` marked (T Fig. 7)."""
     panels = list(_panels(study, study.steps))
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(2, len(panels), figsize=(6.0 * len(panels), 7.0), squeeze=False, sharex="col")
+    fig, axes = plt.subplots(2, len(panels), figsize=(max(8.0, 6.0 * len(panels)), 7.5), squeeze=False, sharex="col")
     onset, colors = roi_onset(study), _colors(study)
     for col, (title, rows) in enumerate(panels):
         for row, (column, ylabel) in enumerate((("loss", "training loss (on p_t)"), ("rel_l2", "global rel-L2 (eval grid)"))):
@@ -87,7 +88,7 @@ def plot_pinn_training(study: Study) -> Path:
             ax.set_ylabel(ylabel)
         axes[0, col].set_title(title)
         axes[1, col].set_xlabel("step")
-    fig.suptitle(f"{study.name}: mean over seeds, band = min-max across seeds")
+    fig.suptitle(f"{study.name}: mean over seeds, band = seed min-max")
     _legend(fig, axes[1, 0])
     return _save(fig, study, "pinn_training.png")
 
@@ -97,16 +98,16 @@ def plot_pinn_distributions(study: Study) -> Path:
     rate and final rel-L2 per configuration, each seed a dot (T Fig. 9). Runs without
     spikes have NaN peaks/recoveries and are left out of those panels."""
     groups = list(_labelled_runs(study))
-    names = [label for label, _ in groups]
+    colors = _colors(study)
     positions = np.arange(1, len(groups) + 1)
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(1, len(DISTRIBUTION_METRICS), figsize=(len(DISTRIBUTION_METRICS) * (1.4 + 0.7 * len(groups)), 4.5))
     for ax, (column, ylabel) in zip(axes, DISTRIBUTION_METRICS.items()):
-        data = [rows[column].dropna().to_numpy(dtype=float) for _, rows in groups]
+        data = [rows[column].dropna().to_numpy(dtype=float) for _, _, rows in groups]
         ax.boxplot(data, positions=positions, widths=0.5, showfliers=False, medianprops={"color": "k"})
-        for color, x, values in zip(sns.color_palette(n_colors=len(groups)), positions, data):
-            ax.scatter(np.full(len(values), x), values, s=14, color=color, alpha=0.8, zorder=3)
-        ax.set_xticks(positions, names, rotation=30, ha="right", fontsize="small")
+        for (_, label, _), x, values in zip(groups, positions, data):
+            ax.scatter(np.full(len(values), x), values, s=14, color=colors[label], alpha=0.8, zorder=3)
+        ax.set_xticks(positions, [tick for tick, _, _ in groups], rotation=30, ha="right", fontsize="small")
         ax.set_ylabel(ylabel)
         if column == "final_rel_l2":
             ax.set_yscale("log")
@@ -123,14 +124,14 @@ def plot_pinn_step_size(study: Study, *, target: float | None = None, tolerance:
     if not 0 < tolerance < 1:
         raise ValueError(f"tolerance must be in (0, 1), got {tolerance!r}")
     groups = list(_labelled_runs(study))
-    values = [rows["step_size_median"] for _, rows in groups]
+    values = [rows["step_size_median"] for _, _, rows in groups]
     median, q25, q75 = (np.array([v.quantile(q) for v in values]) for q in (0.5, 0.25, 0.75))
     x = np.arange(len(groups))
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(2.5 + 1.0 * len(groups), 4.2))
     _target_band(ax, default_step_target(study) if target is None else target, tolerance)
     ax.errorbar(x, median, yerr=np.vstack([median - q25, q75 - median]), fmt="o", capsize=4, color="C0", label="median over seeds (IQR)")
-    ax.set_xticks(x, [label for label, _ in groups], rotation=30, ha="right", fontsize="small")
+    ax.set_xticks(x, [tick for tick, _, _ in groups], rotation=30, ha="right", fontsize="small")
     ax.set_ylabel("achieved s_t = ||dtheta||_2 / sqrt(P)")
     ax.set_title("step-size alignment: stationary window, steps < t0")
     ax.legend(fontsize="small")
