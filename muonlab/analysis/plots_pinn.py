@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import NullFormatter
 
 from .load import Study
 from .plots import _colors, _legend, _panels, _save, _series
@@ -161,6 +162,8 @@ def plot_pinn_lr_sensitivity(study: Study, *, target: float | None = None, toler
                 ax.fill_between(stats.index, stats["q25"], stats["q75"], color=color, alpha=0.2, linewidth=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # Minor-tick labels of a narrow lr range overlap on the x axis: decades only.
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("learning rate")
     axes[0].set_ylabel("achieved s_t (median over steps < t0)")
     axes[0].set_title("(a) achieved step size")
