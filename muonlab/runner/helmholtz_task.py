@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -66,6 +67,14 @@ def roi_detail(patch: int) -> str:
     return f"patch {patch} [{x0:.2f},{x1:.2f}]x[{y0:.2f},{y1:.2f}]"
 
 
+@dataclass
+class _StepState:
+    """What ``loss(step)`` saw, for ``after_step(step)``: the loss terms and the ROI."""
+
+    terms: LossTerms | None = None
+    roi: int | None = None
+
+
 def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
     """The Helmholtz PINN task of ``config`` (see the module docstring)."""
     settings = dict(config.settings)
@@ -85,14 +94,14 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
     # theta_{t-1} for s_t, updated in place; s_t of every step stays on the device.
     previous = [p.detach().clone() for p in params]
     step_sizes = torch.full((steps,), math.nan, dtype=torch.float64, device=device)
-    current: dict[str, LossTerms | int | None] = {"terms": None, "roi": None}
+    current = _StepState()
     row: dict[str, Tensor] = {}
     rel_l2_t0: list[Tensor] = []
 
     def loss(step: int) -> StepLoss:
         batch = problem.batch(seed, step)
         terms = problem.loss_terms(params, batch.interior, batch.boundary)
-        current.update(terms=terms, roi=batch.roi)
+        current.terms, current.roi = terms, batch.roi
         return terms.loss, terms.loss
 
     def after_step(step: int) -> None:
@@ -100,16 +109,14 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
         step_sizes[step - 1] = s_t
         for old, new in zip(previous, params):
             old.copy_(new)
-        terms = current["terms"]
         row.clear()
-        row.update(residual=terms.residual.detach(), boundary=terms.boundary.detach(), step_size=s_t)
+        row.update(residual=current.terms.residual.detach(), boundary=current.terms.boundary.detach(), step_size=s_t)
         if problem.is_eval_step(step) or step in (t0 - 1, steps):
             row["rel_l2"] = problem.global_rel_l2(params)
             if step == t0 - 1:
                 rel_l2_t0.append(row["rel_l2"])
-        roi = current["roi"]
-        if roi is not None:
-            row["roi_patch"] = torch.tensor(float(roi), dtype=torch.float64, device=device)
+        if current.roi is not None:
+            row["roi_patch"] = torch.tensor(float(current.roi), dtype=torch.float64, device=device)
             row.update(problem.roi_metrics(params, seed=seed, step=step))
 
     def finals() -> dict[str, float]:
