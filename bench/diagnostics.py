@@ -1,12 +1,15 @@
-"""Lanczos vs deflated power iteration on the AWB-T Hessian (SPEC section 8, issue 4).
+"""Hessian diagnostics benchmarks (SPEC section 8, issue 4), printed side by side.
 
-Target: relative error <= 1e-6 on the top-10 eigenvalues (d = 64, kappa = 1e4) with at
-most half the HVPs of PyHessian-style power iteration with deflation. For each method
-the tolerance is swept and the cheapest setting that reaches the target is reported
-(HVPs and wall time, median of repeats), side by side.
-
-The Hessian ``A^2 (x) B^2`` on row-major vec(W) is built here from SPEC 2.1
-(``A = U S U^T``, ``B = V S V^T``, ``S = diag(logspace(0, -log10(kappa)/4, d))``).
+1. Lanczos vs deflated power iteration on the AWB-T Hessian (``muonlab.toyproblems.AWBT``,
+   analytic spectrum): relative error <= 1e-6 on the top-10 eigenvalues (d = 64,
+   kappa = 1e4) with at most half the HVPs of PyHessian-style power iteration. For each
+   method the tolerance is swept and the cheapest setting that reaches the target is
+   reported (HVPs and wall time, median of repeats).
+2. Overhead of dominant/bulk tracking (``[diagnostics] dom_bulk``, every 16 steps, k = 10,
+   subspace refreshed every 64 or 128 steps, the default 100-HVP budget per refresh)
+   relative to the same run without diagnostics, on
+   representative runs (digits MLP, river valley); target <= 1.3x (Cockpit's comparable
+   "full" configuration costs 2.3x).
 
 Run: ``python bench/diagnostics.py [--d 64] [--kappa 1e4] [--k 10] [--repeats 3]``.
 """
@@ -14,7 +17,6 @@ Run: ``python bench/diagnostics.py [--d 64] [--kappa 1e4] [--k 10] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -22,29 +24,19 @@ from collections.abc import Callable
 import torch
 
 from muonlab.diagnostics import EigenResult, lanczos, power_iteration
+from muonlab.runner import parse_study, run
+from muonlab.toyproblems import AWBT
 
 
-class KroneckerHessian:
-    """``v -> vec_r(A^2 W B^2)`` with its analytic spectrum ``s_i^2 s_j^2``."""
+class AWBTHessian:
+    """``AWBT.hessian_matvec`` as a diagnostics ``Operator`` (float64)."""
 
-    def __init__(self, d: int, kappa: float, *, fix_V: bool, seed: int) -> None:
-        g = torch.Generator().manual_seed(seed)
-        s = torch.logspace(0, -math.log10(kappa) / 4, d, dtype=torch.float64)
-        U = self._haar(d, g)
-        V = torch.eye(d, dtype=torch.float64) if fix_V else self._haar(d, g)
-        self.A2 = U @ torch.diag(s**2) @ U.T
-        self.B2 = V @ torch.diag(s**2) @ V.T
-        self.d, self.dim = d, d * d
-        self.device, self.dtype = torch.device("cpu"), torch.float64
-        self.eigenvalues = torch.sort(torch.outer(s**2, s**2).reshape(-1), descending=True).values
-
-    @staticmethod
-    def _haar(d: int, g: torch.Generator) -> torch.Tensor:
-        q, r = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
-        return q * torch.sign(torch.diagonal(r))
+    def __init__(self, problem: AWBT) -> None:
+        self.problem = problem
+        self.dim, self.device, self.dtype = problem.dim, problem.device, problem.dtype
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        return (self.A2 @ v.view(self.d, self.d) @ self.B2).reshape(-1)
+        return self.problem.hessian_matvec(v)
 
 
 def measure(solve: Callable[[], EigenResult], truth: torch.Tensor, repeats: int) -> tuple[int, float, float]:
@@ -72,19 +64,52 @@ def cheapest(label: str, make: Callable[[float], Callable[[], EigenResult]], tol
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--d", type=int, default=64)
-    parser.add_argument("--kappa", type=float, default=1e4)
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--target", type=float, default=1e-6)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+TRACKING = "[diagnostics]\ndom_bulk = {{ k = 10, every = 16, refresh = {refresh} }}\n"
+REFRESH = (64, 128)
+RUNS = {
+    "digits (h=64, batch 128, muon)": """
+steps = 512
+every = 16
+[problem]
+name = "digits"
+hidden = 64
+batch_size = 128
+[[optimizers]]
+name = "muon"
+lr = 0.05
+""",
+    "river valley (16x16, adamw)": """
+steps = 512
+every = 16
+[problem]
+name = "river_valley"
+m = 16
+n = 16
+kind = "curved"
+noise = "gaussian"
+noise_std = 0.1
+[[optimizers]]
+name = "adamw"
+lr = 0.01
+""",
+}
 
+
+def wall_time(text: str, repeats: int) -> float:
+    config = parse_study(text).runs()[0]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(config)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def eigen_part(args: argparse.Namespace) -> None:
     for fix_V in (True, False):
-        op = KroneckerHessian(args.d, args.kappa, fix_V=fix_V, seed=0)
-        truth = op.eigenvalues[: args.k]
+        problem = AWBT(d=args.d, kappa=args.kappa, fix_V=fix_V, seed=0, dtype=torch.float64)
+        op = AWBTHessian(problem)
+        truth = problem.hessian_eigenpairs(args.k)[0]
         print(f"AWB-T Hessian d={args.d} (dim {op.dim}), kappa={args.kappa:g}, fix_V={fix_V}, "
               f"top-{args.k}, target rel err {args.target:g}")
         lz = cheapest("lanczos", lambda tol: lambda: lanczos(op, args.k, tol=tol, seed=0),
@@ -97,6 +122,29 @@ def main() -> None:
         print(f"  cheapest to target:   {'':>10}{'lanczos':>12}{'power':>12}{'ratio':>10}")
         print(f"  HVPs                  {'':>10}{lz[0]:>12}{pw[0]:>12}{lz[0] / pw[0]:>10.3f}  (target <= 0.5)")
         print(f"  wall time [ms]        {'':>10}{lz[1] * 1e3:>12.1f}{pw[1] * 1e3:>12.1f}{lz[1] / pw[1]:>10.3f}")
+
+
+def tracking_part(args: argparse.Namespace) -> None:
+    print("dom/bulk tracking (k=10, every 16, max_iter 100) vs no diagnostics, 512 steps, median of repeats")
+    print(f"  {'run':<34}{'refresh':>8}{'off [s]':>10}{'on [s]':>10}{'ratio':>8}  (target <= 1.3; Cockpit full: 2.3)")
+    for name, text in RUNS.items():
+        off = wall_time(text, args.repeats)
+        for refresh in REFRESH:
+            on = wall_time(text + TRACKING.format(refresh=refresh), args.repeats)
+            print(f"  {name:<34}{refresh:>8}{off:>10.2f}{on:>10.2f}{on / off:>8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--d", type=int, default=64)
+    parser.add_argument("--kappa", type=float, default=1e4)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--target", type=float, default=1e-6)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    eigen_part(args)
+    tracking_part(args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from .plots_pinn import (
     plot_pinn_study,
     plot_pinn_training,
 )
+from .plots_diagnostics import load_spectra, plot_diagnostics, plot_dom_ratio, plot_gram_dominance, plot_spectra, plot_spectral_density
 from .tables import TableResult, format_cell, format_number, quartiles, table, to_markdown, write_table
 
 __all__ = [
@@ -20,15 +21,21 @@ __all__ = [
     "TableResult",
     "format_cell",
     "format_number",
+    "load_spectra",
     "load_study",
     "plot_closed_loop",
+    "plot_diagnostics",
+    "plot_dom_ratio",
     "plot_event_window",
+    "plot_gram_dominance",
     "plot_loss_curves",
     "plot_pinn_distributions",
     "plot_pinn_lr_sensitivity",
     "plot_pinn_step_size",
     "plot_pinn_study",
     "plot_pinn_training",
+    "plot_spectra",
+    "plot_spectral_density",
     "plot_study",
     "quartiles",
     "table",

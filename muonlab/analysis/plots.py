@@ -181,17 +181,20 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
 
 
 def plot_study(study: Study) -> list[Path]:
-    """The standard plots that fit the study: for a ``helmholtz`` study the PINN plots
-    (:func:`muonlab.analysis.plots_pinn.plot_pinn_study`); otherwise loss curves always,
-    the event window when there are events, the closed-loop plot when some optimizer
-    clipped."""
-    if study.problem == "helmholtz":
-        from .plots_pinn import plot_pinn_study  # plots_pinn builds on this module
+    """The standard plots that fit the study: loss curves always; the event window when
+    there are events; the closed-loop plot when some optimizer clipped; the diagnostics
+    plots (dominant ratio, Gram dominance, spectral density) when they were recorded; for
+    a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones
+    (:func:`muonlab.analysis.plots_pinn.plot_pinn_study`), diagnostics still added."""
+    from .plots_diagnostics import plot_diagnostics  # imports this module's helpers
+    from .plots_pinn import plot_pinn_study  # plots_pinn builds on this module
 
-        return plot_pinn_study(study)
+    if study.problem == "helmholtz":
+        return [*plot_pinn_study(study), *plot_diagnostics(study)]
     paths = [plot_loss_curves(study)]
     if len(study.events):
         paths.append(plot_event_window(study))
     if "c_used_min" in study.steps.columns and (study.steps["c_used_min"] < 1.0).any():
         paths.append(plot_closed_loop(study))
+    paths.extend(plot_diagnostics(study))
     return paths

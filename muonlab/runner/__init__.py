@@ -7,7 +7,8 @@ into a study directory.
 """
 
 from .backends import BACKENDS, Backend, LocalBackend, make_backend
-from .config import DIAGNOSTICS, OptimizerSpec, RunConfig, StudyConfig, load_study_config, parse_study
+from .config import OptimizerSpec, RunConfig, StudyConfig, load_study_config, parse_study
+from .diagnostics_settings import DIAGNOSTICS, DiagnosticsSpec
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .run import RunResult, execute, run
 from .settings import ConfigError, Setting
@@ -21,6 +22,7 @@ __all__ = [
     "SPIKE_SETTINGS",
     "Backend",
     "ConfigError",
+    "DiagnosticsSpec",
     "LocalBackend",
     "OptimizerSpec",
     "ProblemKind",

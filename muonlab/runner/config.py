@@ -19,7 +19,7 @@ Schema (every key optional unless marked required)::
 
     [spikes]                   # spike-rule overrides (SPEC 4): window, tau, baseline, rho, delta
 
-    [diagnostics]              # per-step diagnostics to enable (see DIAGNOSTICS)
+    [diagnostics]              # observers to enable (muonlab.runner.diagnostics_settings)
 
     [[optimizers]]             # required, at least one; lists are a sweep
     name = "trasmuon"          # required: a muonlab.optim registry name
@@ -46,6 +46,7 @@ import torch
 
 from muonlab import optim
 
+from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .settings import ConfigError, Setting, type_name
 
@@ -60,9 +61,6 @@ RUNNER_HPARAMS = {
     "batched": "set by the runner from `batch_seeds`",
     "momentum_hook": "set by the runner from [injection]",
 }
-# Per-step diagnostics a study may switch on (name -> description); later tasks add more.
-DIAGNOSTICS: dict[str, str] = {}
-
 Items = tuple[tuple[str, Any], ...]
 
 
@@ -72,8 +70,8 @@ class RunConfig:
 
     ``settings`` holds every problem setting (defaults filled), ``injection`` every
     injection setting or ``None``, ``hparams`` the hyperparameters the study gave.
-    ``device``, ``label`` and ``spikes`` do not change the trajectory and are not part
-    of :attr:`run_id`.
+    ``device``, ``label``, ``spikes`` and ``diagnostics`` do not change the trajectory
+    and are not part of :attr:`run_id`.
     """
 
     problem: str
@@ -88,6 +86,7 @@ class RunConfig:
     label: str = ""
     device: str = "auto"
     spikes: Items = ()
+    diagnostics: DiagnosticsSpec = DiagnosticsSpec()
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the run's trajectory (the input of :attr:`run_id`)."""
@@ -141,7 +140,7 @@ class StudyConfig:
     dtype: str
     batch_seeds: bool
     spikes: Items
-    diagnostics: Items
+    diagnostics: DiagnosticsSpec
     optimizers: tuple[OptimizerSpec, ...]
     source: str = field(default="", repr=False)
 
@@ -174,6 +173,7 @@ class StudyConfig:
                                 label=spec.label,
                                 device=self.device,
                                 spikes=self.spikes,
+                                diagnostics=self.diagnostics,
                             )
                         )
         return tuple(out)
@@ -221,7 +221,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     dtype = _choice(raw.get("dtype", "float32"), DTYPES, "dtype")
     batch_seeds = _scalar(Setting("batch_seeds", bool, None, "true or false"), raw.get("batch_seeds", False), "batch_seeds")
     spikes = _spikes(raw.get("spikes", {}), kind)
-    diagnostics = _diagnostics(raw.get("diagnostics", {}))
+    diagnostics = parse_diagnostics(raw.get("diagnostics", {}), log_every=every)
     optimizers = _optimizers(raw.get("optimizers"), injection)
 
     study = StudyConfig(
@@ -352,12 +352,6 @@ def _spikes(value: Any, kind: ProblemKind) -> Items:
     if out["rho"] is None:
         out["rho"] = kind.event_rho
     return tuple(out.items())
-
-
-def _diagnostics(value: Any) -> Items:
-    table = _table(value, "diagnostics")
-    _check_keys(table, tuple(DIAGNOSTICS), "diagnostics.")
-    return tuple((k, _scalar(Setting(k, bool, False, "true or false"), v, f"diagnostics.{k}")) for k, v in table.items())
 
 
 def _optimizers(value: Any, injection: Items | None) -> tuple[OptimizerSpec, ...]:

@@ -4,13 +4,15 @@ Per step: ``zero_grad``, loss, ``backward``, gradient hook (gradient-site inject
 ``step``. The loss of every step and the logged rows (loss, the optimizer's
 ``last_stats_tensors()``, the task's metrics) stay on the device
 (:class:`~muonlab.runner.steplog.StepLog`); the host reads them at flush points only,
-where a NaN/inf loss or parameter stops the run as ``diverged``.
+where a NaN/inf loss or parameter stops the run as ``diverged``. The study's
+``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .observers import RunObserver, spectrum_columns
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
@@ -44,6 +47,7 @@ class RunResult:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     events: tuple[EventRecord, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    spectrum: dict[str, np.ndarray] | None = None
 
     @property
     def run_id(self) -> str:
@@ -70,14 +74,45 @@ def run(config: RunConfig) -> RunResult:
     with seeded(config.seed):
         task = build_task(config, device=device, dtype=DTYPES[config.dtype])
         log = StepLog(config.steps, config.every, device, extra=task.row_steps)
-        diverged_step = _train(task, log, config.steps)
+        observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
+            if config.diagnostics.enabled else None
+        train_steps(task, log, config.steps, observer)
+    diverged_step = log.diverged[0]
+    finals: dict[str, float] = {}
+    spectrum = None
+    if diverged_step is None:
+        finals = {k: float(v) for k, v in final_metrics(task).items()}
+        density = observer.spectrum() if observer is not None else None
+        spectrum = None if density is None else spectrum_columns(density)
+    losses, columns = log.to_host(config.steps if diverged_step is None else diverged_step)
+    result = assemble_result(config, losses, columns, task.events(), task.event_steps, diverged_step, finals)
+    return replace(result, spectrum=spectrum)
+
+
+def final_metrics(task: Task) -> dict[str, Any]:
+    """The task's finals, at the x sequence for schedule-free methods."""
+    task.optimizer.eval()
+    with torch.no_grad():
+        return task.finals()
+
+
+def assemble_result(
+    config: RunConfig,
+    losses: np.ndarray,
+    columns: dict[str, np.ndarray],
+    events: Sequence[EventRecord],
+    event_steps: Sequence[int],
+    diverged_step: int | None,
+    finals: dict[str, float],
+) -> RunResult:
+    """The :class:`RunResult` of one run from its host copies: ``losses`` of the steps run
+    (up to the diverged step), its logged ``columns``, events and final metrics."""
     steps_run = config.steps if diverged_step is None else diverged_step
-    losses, columns = log.to_host(steps_run)
     if config.dtype == "float32":
         # Every logged value of a float32 run is a float32 number: keep it as one so the
         # CSV shows its own shortest text.
         columns = {k: v.astype(np.float32) if k != "step" else v for k, v in columns.items()}
-    events = tuple(e for e in task.events() if e.step <= steps_run)
+    events = tuple(e for e in events if e.step <= steps_run)
     columns["event"] = _event_counts(columns["step"], [e.step for e in events])
 
     finite = losses if diverged_step is None else losses[: diverged_step - 1]
@@ -85,13 +120,8 @@ def run(config: RunConfig) -> RunResult:
         "final_loss": float(losses[-1]) if diverged_step is None else math.nan,
         "best_loss": float(finite.min()) if finite.size else math.nan,
     }
-    summary.update(
-        spike_statistics(finite, [s for s in task.event_steps if s <= finite.size], dict(config.spikes))
-    )
-    if diverged_step is None:
-        task.optimizer.eval()  # schedule-free methods report finals at their x sequence
-        with torch.no_grad():
-            summary.update(task.finals())
+    summary.update(spike_statistics(finite, [s for s in event_steps if s <= finite.size], dict(config.spikes)))
+    summary.update(finals)
     if config.dtype == "float32":
         # Losses and finals of a float32 run are float32 numbers (spike ratios are not).
         summary = {k: np.float32(v) if k in _FLOAT32_FIELDS or k.startswith("final_") else v for k, v in summary.items()}
@@ -106,8 +136,10 @@ def run(config: RunConfig) -> RunResult:
     )
 
 
-def _train(task: Task, log: StepLog, steps: int) -> int | None:
-    """The training loop; returns the first step with a NaN/inf loss (or parameters)."""
+def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | None = None) -> None:
+    """The training loop. Nothing here reads a device value except the divergence check
+    at flush points, which records each seed's first NaN/inf step in ``log.diverged``
+    and stops the loop once every seed has diverged."""
     optimizer = task.optimizer
     optimizer.train()
     for step in range(1, steps + 1):
@@ -116,6 +148,8 @@ def _train(task: Task, log: StepLog, steps: int) -> int | None:
         objective.backward()
         if task.before_step is not None:
             task.before_step(step)
+        if observer is not None:
+            observer.before_step(step)
         optimizer.step()
         log.record_loss(step, loss)
         if task.after_step is not None:
@@ -123,14 +157,12 @@ def _train(task: Task, log: StepLog, steps: int) -> int | None:
                 task.after_step(step)
         if log.is_logged(step):
             with torch.no_grad():
-                log.record_row(step, {**optimizer.last_stats_tensors(), **task.metrics()})
-        if step % FLUSH_STEPS == 0 or step == steps:
-            bad = log.first_nonfinite(step)
-            if bad is None and not all(bool(torch.isfinite(p).all()) for p in task.params):
-                bad = step
-            if bad is not None:
-                return bad
-    return None
+                row = {**optimizer.last_stats_tensors(), **task.metrics()}
+            if observer is not None:
+                row.update(observer.after_step(step))
+            log.record_row(step, row)
+        if (step % FLUSH_STEPS == 0 or step == steps) and log.check_divergence(step, task.params):
+            return
 
 
 def _event_counts(row_steps: np.ndarray, event_steps: list[int]) -> np.ndarray:

@@ -2,8 +2,11 @@
 
 The loss of every step goes into one preallocated buffer (spike statistics need every
 step); logged rows (every ``every`` steps and the last step) go into one buffer per
-metric. Nothing is read back until :meth:`StepLog.first_nonfinite` (a divergence check
-at flush points) or :meth:`StepLog.to_host` (the end of the run).
+metric. Nothing is read back until :meth:`StepLog.check_divergence` (at flush points)
+or :meth:`StepLog.to_host` (the end of the run).
+
+A seed batch (``batch=S``, :mod:`muonlab.runner.batched`) keeps a trailing seed axis on
+every buffer and a divergence step per seed.
 """
 
 from __future__ import annotations
@@ -22,14 +25,20 @@ def logged_steps(steps: int, every: int, extra: Sequence[int] = ()) -> list[int]
 
 
 class StepLog:
-    """Per-step loss buffer and per-row metric buffers on ``device`` (float64)."""
+    """Per-step loss buffer and per-row metric buffers on ``device`` (float64), of shape
+    ``(steps,)`` / ``(rows,)``, or ``(steps, S)`` / ``(rows, S)`` for a batch of S seeds."""
 
-    def __init__(self, steps: int, every: int, device: torch.device, *, extra: Sequence[int] = ()) -> None:
+    def __init__(self, steps: int, every: int, device: torch.device, *, batch: int | None = None, extra: Sequence[int] = ()) -> None:
         self.device = device
-        self.losses = torch.full((steps,), float("nan"), dtype=torch.float64, device=device)
+        self._shape = () if batch is None else (batch,)
+        self.losses = torch.full((steps, *self._shape), float("nan"), dtype=torch.float64, device=device)
         self.steps = logged_steps(steps, every, extra)
         self._row = {t: i for i, t in enumerate(self.steps)}
-        self._columns: dict[str, Tensor] = {}
+        # Logged metrics: one (rows, metrics, *seed axis) table; _columns maps name -> index.
+        self._columns: dict[str, int] = {}
+        self._table = torch.empty((len(self.steps), 0, *self._shape), dtype=torch.float64, device=device)
+        # First step with a NaN/inf loss (or parameters) of each seed; None while finite.
+        self.diverged: list[int | None] = [None] * (1 if batch is None else batch)
 
     def record_loss(self, step: int, loss: Tensor) -> None:
         self.losses[step - 1] = loss.detach()
@@ -38,28 +47,44 @@ class StepLog:
         return step in self._row
 
     def record_row(self, step: int, values: Mapping[str, Tensor]) -> None:
-        """Store the 0-d tensors ``values`` as the row of ``step`` (a device copy only).
-        A metric first seen at a later row reads NaN in the earlier rows."""
+        """Store ``values`` (0-d, or ``(S,)`` in a batch) as the row of ``step`` (device
+        copies only). A metric first seen at a later row reads NaN in the earlier rows."""
         row = self._row[step]
+        if list(values) == list(self._columns):
+            # The usual case (the same metrics every row): one stack and one copy.
+            self._table[row] = torch.stack([v.detach() for v in values.values()])
+            return
         for key, value in values.items():
-            column = self._columns.get(key)
-            if column is None:
-                column = torch.full((len(self.steps),), float("nan"), dtype=torch.float64, device=self.device)
-                self._columns[key] = column
-            column[row] = value.detach()
+            if key not in self._columns:
+                self._columns[key] = len(self._columns)
+                fresh = torch.full((len(self.steps), 1, *self._shape), float("nan"), dtype=torch.float64, device=self.device)
+                self._table = torch.cat([self._table, fresh], dim=1)
+            self._table[row, self._columns[key]] = value.detach()
 
-    def first_nonfinite(self, upto: int) -> int | None:
-        """First step ``<= upto`` whose loss is NaN/inf, or None (one host sync)."""
-        bad = torch.nonzero(~torch.isfinite(self.losses[:upto]))
-        return int(bad[0, 0]) + 1 if bad.numel() else None
+    def check_divergence(self, upto: int, params: Sequence[Tensor]) -> bool:
+        """At a flush point (one host sync): for each seed not yet diverged, record the
+        first step ``<= upto`` with a NaN/inf loss, or ``upto`` when only its parameters
+        are non-finite (``params`` carry the seed axis first in a batch). Returns True
+        when every seed has diverged (the run stops)."""
+        n = len(self.diverged)
+        bad = ~torch.isfinite(self.losses[:upto].reshape(upto, n))
+        # argmax of a bool column is its first True (0 when there is none: masked by any)
+        first_bad = bad.to(torch.uint8).argmax(dim=0) + 1
+        params_ok = torch.stack([torch.isfinite(p.detach()).reshape(n, -1).all(dim=1) for p in params]).all(dim=0)
+        any_bad, first, ok = torch.stack([bad.any(dim=0).long(), first_bad, params_ok.long()]).tolist()
+        for i in range(n):
+            if self.diverged[i] is None and (any_bad[i] or not ok[i]):
+                self.diverged[i] = first[i] if any_bad[i] else upto
+        return all(d is not None for d in self.diverged)
 
     def to_host(self, upto: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The losses of steps ``1..upto`` and the columns ``step``, ``loss``, metrics... of
-        the rows with step ``<= upto`` (one copy per buffer)."""
+        the rows with step ``<= upto`` (one copy per buffer; a seed axis stays last)."""
         losses = self.losses[:upto].cpu().numpy()
         n_rows = sum(1 for t in self.steps if t <= upto)
         steps = np.asarray(self.steps[:n_rows], dtype=np.int64)
         columns: dict[str, np.ndarray] = {"step": steps, "loss": losses[steps - 1]}
-        for key, column in self._columns.items():
-            columns[key] = column[:n_rows].cpu().numpy()
+        table = self._table[:n_rows].cpu().numpy()
+        for key, index in self._columns.items():
+            columns[key] = table[:, index]
         return losses, columns

@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .backends import Backend, LocalBackend
+from .batched import describe_plan, plan_cells, run_cells
 from .config import StudyConfig
 from .device import describe_device, resolve_device
 from .outputs import StudyOutput, check_output_dir
@@ -45,12 +46,17 @@ def run_study(
     output = StudyOutput(out, study, device=describe_device(device), resume=resume)
     done = output.finished()
     pending = [run for run in output.runs if run.run_id not in done]
-    if study.batch_seeds:
-        print("muonlab: batch_seeds: seed batching is not available in this runner; running one run per seed", file=sys.stderr)
     statuses = {"done": 0, "diverged": 0, "failed": 0}
     backend = backend if backend is not None else LocalBackend()
+    if study.batch_seeds:
+        cells = [c for c in plan_cells(output.runs) if any(r.run_id not in done for r in c.configs)]
+        output.manifest["batching"] = [cell.describe() for cell in cells]
+        print(f"muonlab: {describe_plan(cells)}", file=sys.stderr)
+        results = run_cells(cells, backend, skip=frozenset(done))
+    else:
+        results = backend.run_all(pending)
     with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:
-        for result in backend.run_all(pending):
+        for result in results:
             output.record(result)
             statuses[result.status] += 1
             bar.update(1)

@@ -2,7 +2,8 @@
 
 A task bundles what the run loop needs and nothing else: the parameters and their
 optimizer, the loss of a step, an optional gradient hook (gradient-site injection),
-per-row metrics (0-d tensors, no sync), final metrics, and the run's events.
+per-row metrics (0-d tensors, no sync), final metrics, the run's events, and the
+functional loss the Hessian diagnostics differentiate (SPEC 10 ``loss_fn``).
 
 Seeding (common random numbers): the run seed is the problem instance seed (which also
 draws the init) and the injection seed, identically for every optimizer of a study.
@@ -18,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from muonlab import optim
-from muonlab.toyproblems import AWBT, DigitsMLP, OutlierInjection, RiverValley
+from muonlab.diagnostics.hvp import LossFn
+from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
 from .config import RunConfig
 
@@ -37,7 +39,11 @@ StepLoss = tuple[Tensor, Tensor]  # (objective to differentiate, loss to log)
 
 @dataclass
 class Task:
-    """What the run loop drives (see the module docstring)."""
+    """What the run loop drives (see the module docstring).
+
+    ``loss_fn(params: list[Tensor]) -> Tensor`` is a fixed (step-independent) functional
+    loss over tensors shaped like ``params``, for Hessian diagnostics.
+    """
 
     optimizer: Any
     params: list[Tensor]
@@ -48,6 +54,7 @@ class Task:
     event_steps: tuple[int, ...] = ()
     events: Callable[[], list[EventRecord]] = list
     notes: list[str] = field(default_factory=list)
+    loss_fn: LossFn | None = None
     # Called after ``optimizer.step()`` (under no_grad), before the step's row is logged.
     after_step: Callable[[int], None] | None = None
     # Steps that get a CSV row besides every ``every``-th (e.g. the PINN's eval and ROI steps).
@@ -65,6 +72,28 @@ def _injection(config: RunConfig) -> OutlierInjection | None:
     return OutlierInjection(**dict(config.injection), seed=config.seed)
 
 
+def wire_injection(
+    injection: OutlierInjection | OutlierInjectionBatch, site: str, W: nn.Parameter, basis: Tensor | None, hparams: dict[str, Any]
+) -> Callable[[int], None] | None:
+    """Route an injection (single or seed-batched) to ``W``: through the optimizer's
+    momentum hook (site ``momentum``, eq. T-45; set in ``hparams``), or as a gradient hook
+    to call before ``step()`` (returned)."""
+    injection.check_columns(W.shape[-1])
+    if site == "momentum":
+        hparams["momentum_hook"] = injection.momentum_hook(basis, target=W)
+        return None
+
+    def before_step(step: int) -> None:
+        injection.apply(W.grad, step, V=basis)
+
+    return before_step
+
+
+def injection_record(event: InjectionEvent) -> EventRecord:
+    """The ``events.csv`` row of one injection event."""
+    return EventRecord(event.step, "injection", "columns " + " ".join(str(j) for j in event.columns))
+
+
 def _matrix_task(
     config: RunConfig,
     W: nn.Parameter,
@@ -73,31 +102,17 @@ def _matrix_task(
     basis: Tensor | None,
     metrics: Callable[[], dict[str, Tensor]],
     finals: Callable[[], dict[str, float]],
+    loss_fn: LossFn,
 ) -> Task:
     """A single-matrix task (AWB-T, river valley) with the optional outlier injection in
     feature basis ``basis`` (None = W's own columns): through the optimizer's momentum
     hook (site ``momentum``, eq. T-45) or on the gradient before ``step()``."""
     injection = _injection(config)
     hparams = dict(config.hparams)
-    before_step = None
-    if injection is not None:
-        injection.check_columns(W.shape[-1])
-        if injection.site == "momentum":
-            hparams["momentum_hook"] = injection.momentum_hook(basis, target=W)
-        else:
-
-            def before_step(step: int) -> None:
-                injection.apply(W.grad, step, V=basis)
-
+    before_step = None if injection is None else wire_injection(injection, injection.site, W, basis, hparams)
     optimizer = optim.build(config.optimizer, [W], **hparams)
     if injection is None:
-        return Task(optimizer, [W], loss, metrics=metrics, finals=finals)
-
-    def events() -> list[EventRecord]:
-        return [
-            EventRecord(e.step, "injection", "columns " + " ".join(str(j) for j in e.columns))
-            for e in injection.events
-        ]
+        return Task(optimizer, [W], loss, metrics=metrics, finals=finals, loss_fn=loss_fn)
 
     return Task(
         optimizer,
@@ -107,7 +122,8 @@ def _matrix_task(
         metrics=metrics,
         finals=finals,
         event_steps=tuple(injection.event_steps(config.steps)),
-        events=events,
+        events=lambda: [injection_record(e) for e in injection.events],
+        loss_fn=loss_fn,
     )
 
 
@@ -130,13 +146,15 @@ def awbt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Ta
         basis=None if problem.fix_V else problem.V,
         metrics=lambda: {"rel_dist": rel_dist()},
         finals=lambda: {"final_rel_dist": float(rel_dist())},
+        loss_fn=lambda params: problem.loss(params[0]),
     )
 
 
 def river_valley_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
     """River valley (SPEC 2.3): ``W = W0 = 0`` (m x n); the objective carries the step's
     gradient noise (``stochastic_loss``), the logged loss is the exact ``loss(W)``;
-    metrics ``river_progress`` and ``wall_energy``; injection basis: W's columns."""
+    metrics ``river_progress`` and ``wall_energy``; injection basis: W's columns; the
+    Hessian loss is the exact (noise-free) ``loss(W)``."""
     s = dict(config.settings)
     problem = RiverValley(**s, seed=config.seed, dtype=dtype, device=device)
     W = nn.Parameter(problem.W0.clone())
@@ -155,13 +173,17 @@ def river_valley_task(config: RunConfig, device: torch.device, dtype: torch.dtyp
         values = metrics()
         return {"final_river_progress": float(values["river_progress"]), "final_wall_energy": float(values["wall_energy"])}
 
-    return _matrix_task(config, W, loss, basis=None, metrics=metrics, finals=finals)
+    return _matrix_task(
+        config, W, loss, basis=None, metrics=metrics, finals=finals, loss_fn=lambda params: problem.loss(params[0])
+    )
 
 
 def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
     """Digits MLP (SPEC 2.4): mini-batch cross-entropy of step t; Muon-family optimizers
     get the hybrid split (hidden 2-D weight to the matrix optimizer, the rest to AdamW),
-    baselines all parameters; metrics ``test_loss`` and ``test_acc``."""
+    baselines all parameters; metrics ``test_loss`` and ``test_acc``. The Hessian loss is
+    the cross-entropy of a fixed evaluation batch: the batch stream's draw for step 0,
+    which no training step uses (steps start at 1)."""
     problem = DigitsMLP(seed=config.seed, **dict(config.settings), dtype=dtype, device=device)
     model = problem.model
     hparams = dict(config.hparams)
@@ -182,6 +204,7 @@ def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> 
         lambda step: _same(problem.batch_loss(step)),
         metrics=metrics,
         finals=finals,
+        loss_fn=problem.loss_fn(*problem.batch(0)),
     )
 
 

@@ -1,0 +1,168 @@
+"""Runner benchmarks (SPEC section 8), measured side by side in one run.
+
+    python bench/runner.py [--threads N] [--steps N] [--seeds S] [--study PATH] [--skip-study]
+
+Prints three tables:
+1. runner overhead: a bare training loop (problem, optimizer with the injection hook,
+   zero_grad/backward/step, nothing logged) vs ``muonlab.runner.run`` on the same run,
+   logging every step (target <= 1.15x);
+2. seed batching: S = 32 seeds of AWB-T (d = 64) as one batched run vs 32 sequential
+   runs through the runner, throughput in steps x seeds per second (target >= 8x), with
+   the largest per-seed difference of final losses;
+3. the README default study (``studies/awbt_ablation.toml``) through the CLI into a
+   temporary directory, with and without ``batch_seeds`` (target < 5 min on 2 cores).
+With one torch thread, tables 1-2 time CPU seconds of this process
+(``time.process_time``: the run's own work, robust to other jobs on a shared machine),
+with more threads wall-clock seconds; medians of ``--repeats`` interleaved runs. Table 3
+is the wall-clock time of one CLI run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from muonlab import optim
+from muonlab.runner import parse_study, run
+from muonlab.runner.batched import run_batch
+from muonlab.toyproblems import AWBT, OutlierInjection
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = """
+seeds = {seeds}
+steps = {steps}
+every = 1
+[problem]
+name = "awbt"
+d = 64
+kappa = 1e4
+fix_V = false
+[injection]
+K_out = 50
+[[optimizers]]
+name = "{optimizer}"
+lr = 3e-3
+"""
+
+
+CLOCK = {"clock": time.process_time}
+
+
+def cpu_seconds(fn: Callable[[], object]) -> float:
+    clock = CLOCK["clock"]
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def interleaved(fns: tuple[Callable[[], object], ...], repeats: int) -> list[float]:
+    """Median CPU seconds of each of ``fns``, run in turn ``repeats`` times after a
+    warm-up (interleaving spreads any drift in machine load over all of them)."""
+    for fn in fns:
+        fn()
+    times = [[cpu_seconds(fn) for fn in fns] for _ in range(repeats)]
+    return [statistics.median(column) for column in zip(*times)]
+
+
+def bare_loop(steps: int, optimizer: str) -> None:
+    """The same run as the runner's, with nothing but the training loop."""
+    problem = AWBT(d=64, kappa=1e4, fix_V=False, seed=0)
+    W = nn.Parameter(problem.W0.clone())
+    injection = OutlierInjection(K_out=50, seed=0)
+    opt = optim.build(optimizer, [W], lr=3e-3, momentum_hook=injection.momentum_hook(problem.V, target=W))
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        problem.loss(W).backward()
+        opt.step()
+
+
+def bench_overhead(steps: int, optimizer: str, repeats: int) -> tuple[float, float]:
+    (config,) = parse_study(STUDY.format(seeds=1, steps=steps, optimizer=optimizer)).runs()
+    bare, runner = interleaved((lambda: bare_loop(steps, optimizer), lambda: run(config)), repeats)
+    return bare, runner
+
+
+def bench_batching(steps: int, seeds: int, optimizer: str) -> tuple[float, float, float]:
+    configs = parse_study(STUDY.format(seeds=seeds, steps=steps, optimizer=optimizer)).runs()
+    run_batch(configs[:2])  # warm-up
+    sequential: list = []
+    batched: list = []
+    t_seq = cpu_seconds(lambda: sequential.extend(run(c) for c in configs))
+    t_bat = cpu_seconds(lambda: batched.extend(run_batch(configs)))
+    gap = max(abs(a.summary["final_loss"] - b.summary["final_loss"]) / abs(a.summary["final_loss"])
+              for a, b in zip(sequential, batched))
+    return t_seq, t_bat, gap
+
+
+def bench_study(path: Path, batch: bool, threads: int) -> float:
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^batch_seeds\s*=.*$\n?", "", text)
+    with tempfile.TemporaryDirectory() as tmp:
+        study = Path(tmp) / path.name
+        study.write_text(f"batch_seeds = {str(batch).lower()}\n{text}", encoding="utf-8")
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "muonlab", "run", str(study), "--out", str(Path(tmp) / "out"), "--no-progress"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)},
+        )
+        seconds = time.perf_counter() - start
+    for line in done.stderr.splitlines():  # the CLI's note on how the seeds ran
+        if "batch_seeds" in line:
+            print(f"   {line}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--steps", type=int, default=300, help="steps per run in tables 1-2 (default 300)")
+    parser.add_argument("--seeds", type=int, default=32, help="seeds in table 2 (default 32)")
+    parser.add_argument("--optimizer", default="trasmuon", help="optimizer of tables 1-2 (default trasmuon)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of table 1 (default 5)")
+    parser.add_argument("--study", type=Path, default=ROOT / "studies" / "awbt_ablation.toml", help="the README default study")
+    parser.add_argument("--skip-study", action="store_true", help="skip table 3")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.threads > 1:
+        CLOCK["clock"] = time.perf_counter
+    clock = "CPU" if args.threads == 1 else "wall-clock"
+    print(f"torch {torch.__version__}, {args.threads} thread(s), device cpu, optimizer {args.optimizer}, {clock} seconds\n")
+
+    bare, runner = bench_overhead(args.steps, args.optimizer, args.repeats)
+    print(f"1. runner overhead, AWB-T d=64 + injection, {args.steps} steps, every=1")
+    print(f"   bare loop {bare:8.3f} s   runner {runner:8.3f} s   ratio {runner / bare:5.2f}x   (target <= 1.15x)\n")
+
+    t_seq, t_bat, gap = bench_batching(args.steps, args.seeds, args.optimizer)
+    work = args.steps * args.seeds
+    print(f"2. seed batching, AWB-T d=64, {args.seeds} seeds x {args.steps} steps")
+    print(f"   sequential {work / t_seq:9.0f} steps*seeds/s ({t_seq:.2f} s)   batched {work / t_bat:9.0f} "
+          f"steps*seeds/s ({t_bat:.2f} s)   speed-up {t_seq / t_bat:5.2f}x   (target >= 8x)")
+    print(f"   largest relative final-loss difference per seed: {gap:.1e}\n")
+
+    if args.skip_study:
+        return
+    if not args.study.is_file():
+        print(f"3. default study: {args.study} not found (run from the repository root)")
+        return
+    print(f"3. default study {args.study} via the CLI ({args.threads} thread(s)), target < 300 s")
+    for batch in (False, True):
+        seconds = bench_study(args.study, batch, args.threads)
+        print(f"   batch_seeds = {str(batch).lower():5s}  {seconds:8.1f} s")
+
+
+if __name__ == "__main__":
+    main()
