@@ -6,10 +6,15 @@
    method the tolerance is swept and the cheapest setting that reaches the target is
    reported (HVPs and wall time, median of repeats).
 2. Overhead of dominant/bulk tracking (``[diagnostics] dom_bulk``, every 16 steps, k = 10,
-   subspace refreshed every 64 or 128 steps, the default 100-HVP budget per refresh)
+   subspace refreshed every 64 or 128 steps, the default 100-HVP budget per refresh, each
+   refresh after the first warm-started from the previous subspace)
    relative to the same run without diagnostics, on
    representative runs (digits MLP, river valley); target <= 1.3x (Cockpit's comparable
    "full" configuration costs 2.3x).
+3. Where the tracking time goes: the Hessian operators of each refresh of those runs are
+   recorded and replayed through ``lanczos`` cold (random start) and warm (started from
+   the previous refresh's subspace, as ``DomBulkTracker`` does): HVPs per refresh, time
+   per HVP against time per training step, and the subspace drift between refreshes.
 
 Run: ``python bench/diagnostics.py [--d 64] [--kappa 1e4] [--k 10] [--repeats 3]``.
 """
@@ -17,14 +22,15 @@ Run: ``python bench/diagnostics.py [--d 64] [--kappa 1e4] [--k 10] [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
-from muonlab.diagnostics import EigenResult, lanczos, power_iteration
-from muonlab.runner import parse_study, run
+from muonlab.diagnostics import DomBulkTracker, EigenResult, Operator, lanczos, power_iteration
+from muonlab.runner import observers, parse_study, run
 from muonlab.toyproblems import AWBT
 
 
@@ -134,6 +140,75 @@ def tracking_part(args: argparse.Namespace) -> None:
             print(f"  {name:<34}{refresh:>8}{off:>10.2f}{on:>10.2f}{on / off:>8.2f}")
 
 
+@contextlib.contextmanager
+def recorded_refreshes() -> Iterator[list[Operator]]:
+    """Runs inside collect the Hessian operator of every subspace refresh (the runner's
+    tracker class is swapped for a recording subclass for the duration)."""
+    operators: list[Operator] = []
+
+    class Recording(DomBulkTracker):
+        def update(self, step, operator_factory, vectors):
+            def factory() -> Operator:
+                operators.append(operator_factory())
+                return operators[-1]
+            return super().update(step, factory, vectors)
+
+    original, observers.DomBulkTracker = observers.DomBulkTracker, Recording
+    try:
+        yield operators
+    finally:
+        observers.DomBulkTracker = original
+
+
+def seconds_per_matvec(op: Operator, n: int = 50) -> float:
+    v = torch.randn(op.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(op.dtype)
+    start = time.perf_counter()
+    for _ in range(n):
+        op.matvec(v)
+    return (time.perf_counter() - start) / n
+
+
+def largest_sin(X: torch.Tensor, Y: torch.Tensor) -> float:
+    cos = torch.linalg.svdvals(X.T @ Y).clamp(max=1.0)
+    return float((1 - cos.min() ** 2).clamp(min=0).sqrt())
+
+
+def profile_part(args: argparse.Namespace) -> None:
+    k, tol, budget, refresh = 10, 1e-3, 100, 64  # the [diagnostics] dom_bulk defaults
+    print(f"where tracking time goes (refresh {refresh}; k={k}, tol={tol:g}, max_iter={budget}; "
+          "replayed refresh operators)")
+    for name, text in RUNS.items():
+        config = parse_study(text).runs()[0]
+        step = wall_time(text, 1) / config.steps
+        with recorded_refreshes() as ops:
+            run(parse_study(text + TRACKING.format(refresh=refresh)).runs()[0])
+        hvp = statistics.median(seconds_per_matvec(op) for op in ops)
+        print(f"  {name}: dim {ops[0].dim}, {len(ops)} refreshes; training step {step * 1e3:.2f} ms, "
+              f"HVP {hvp * 1e3:.2f} ms ({hvp / step:.2f} steps)")
+        previous: EigenResult | None = None
+        rows = {"cold": ([], 0.0), "warm": ([], 0.0)}
+        drift = []
+        for i, op in enumerate(ops):
+            for mode in rows:
+                v0 = previous.eigenvectors if mode == "warm" and previous is not None else None
+                start = time.perf_counter()
+                result = lanczos(op, k, tol=tol, max_iter=budget, seed=i, v0=v0)
+                counts, seconds = rows[mode]
+                rows[mode] = (counts + [result.n_matvec], seconds + time.perf_counter() - start)
+                if mode == "warm":
+                    if previous is not None:
+                        drift.append(largest_sin(previous.eigenvectors, result.eigenvectors))
+                    current = result
+            previous = current
+        for mode, (counts, seconds) in rows.items():
+            total = sum(counts)
+            print(f"    {mode}: HVPs per refresh {counts} (total {total}); Lanczos {seconds:.2f} s = "
+                  f"{seconds / total * 1e3:.2f} ms per HVP incl. orthogonalisation = "
+                  f"{seconds / (step * config.steps):.2f} x the training time")
+        print(f"    subspace drift between refreshes (sin of largest principal angle): "
+              f"{', '.join(f'{d:.2f}' for d in drift)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, default=64)
@@ -145,6 +220,7 @@ def main() -> None:
     torch.set_num_threads(1)
     eigen_part(args)
     tracking_part(args)
+    profile_part(args)
 
 
 if __name__ == "__main__":

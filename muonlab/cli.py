@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from muonlab.analysis.load import StudyLoadError
 from muonlab.runner import BACKENDS, PROBLEMS, ConfigError, load_study_config, make_backend, run_study
+from muonlab.runner.backends import DEFAULT_RETRIES
 
 PROG = "muonlab"
 
@@ -26,14 +27,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("study", type=Path, help="study TOML file (see docs/studies.md)")
     run.add_argument("--out", type=Path, required=True, help="output directory (created)")
     run.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default local)")
-    run.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1: in-process)")
+    run.add_argument("--workers", type=_int_at_least(1), default=1, help="worker processes (default 1: in-process; dask: LocalCluster workers)")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS", help="dask: address of an existing cluster's scheduler, e.g. tcp://host:8786 (docs/scale-out.md)")
+    run.add_argument("--retries", type=_int_at_least(0), default=DEFAULT_RETRIES, help=f"times a run whose worker process died is tried again (default {DEFAULT_RETRIES})")
     run.add_argument("--resume", action="store_true", help="continue an existing output directory, skipping finished runs")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="override the study's device")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     study = load_study_config(args.study, device=args.device)
-    backend = make_backend(args.backend, workers=args.workers)
+    backend = make_backend(args.backend, workers=args.workers, scheduler=args.scheduler, retries=args.retries)
     report = run_study(study, args.out, backend=backend, resume=args.resume, progress=not args.no_progress)
     counts = ", ".join(f"{n} {status}" for status, n in report.statuses.items() if n)
     skipped = f" ({report.skipped} already finished)" if report.skipped else ""
@@ -138,7 +146,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for s in settings:
             print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
+    _list_diagnostics()
     return 0
+
+
+def _list_diagnostics() -> None:
+    """The ``[diagnostics]`` keys (all off by default) and their settings' defaults."""
+    from muonlab.runner import diagnostics_settings as ds
+
+    settings = {"dom_bulk": ds.DOM_BULK_SETTINGS, "gram": ds.GRAM_SETTINGS, "spectrum": ds.SPECTRUM_SETTINGS}
+    print("[diagnostics] (off by default; an entry is true for its defaults or a table of settings):")
+    for key, description in ds.DIAGNOSTICS.items():
+        print(f"  {key}: {description}")
+        for s in settings.get(key, ()):
+            print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
+        if key == "dom_bulk":
+            vectors = ", ".join(f'"{v}"' for v in ds.DomBulkSpec().vectors)
+            print(f"      vectors=[{vectors}]: non-empty array of distinct names from {', '.join(ds.VECTORS)}")
 
 
 def _show(value: object) -> str:

@@ -27,6 +27,20 @@ def test_list_shows_optimizers_problems_and_defaults(capsys) -> None:
     assert "momentum_hook=" not in out and "batched=" not in out
 
 
+def test_list_shows_diagnostics_keys_and_defaults(capsys) -> None:
+    from muonlab.runner.diagnostics_settings import DIAGNOSTICS, DomBulkSpec, SpectrumSpec
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out.split("[diagnostics]", 1)[1]
+    for key in DIAGNOSTICS:
+        assert f"  {key}: " in out, key
+    # The defaults shown are the ones a study gets (DomBulkSpec / SpectrumSpec).
+    db, sp = DomBulkSpec(), SpectrumSpec()
+    for text in (f"k={db.k}:", f"every={db.every}:", f"refresh={db.refresh}:", f"tol={db.tol}:",
+                 f"max_iter={db.max_iter}:", 'vectors=["update"]:', f"n_probes={sp.n_probes}:", f"grid={sp.grid}:"):
+        assert text in out, text
+
+
 def test_validate_ok_writes_nothing(tmp_path: Path, capsys) -> None:
     path = tmp_path / "s.toml"
     path.write_text(STUDY)

@@ -6,6 +6,16 @@ cannot find repeated eigenvalues (the AWB-T Hessian ``A^2 (x) B^2`` has eigenval
 Lanczos processes with locking: converged Ritz pairs are locked, the next process starts
 from a fresh random vector orthogonal to them, and the search stops when a process
 converges without adding a new pair to the top k (or the HVP budget is spent).
+
+Warm start (``v0``): the first process may start from a guess of the top-k subspace,
+e.g. the eigenvectors of a previous call on a nearby operator (``DomBulkTracker``). The
+guess enters as one start vector, the sum of its columns, so that a single Krylov
+sequence refines all its directions at once (Lanczos converges every eigenvalue its
+start vector weighs well, and from a vector inside an exactly invariant j-dimensional
+subspace it stops after j products). A block start with Rayleigh-Ritz on the guess
+would need block-Krylov expansion (j products per step) to correct its pairs: with a
+single following sequence its residuals outside that sequence never shrink. Later
+processes start at random as before, so eigenvalues the guess misses are still found.
 """
 
 from __future__ import annotations
@@ -196,6 +206,17 @@ def _random_start(op: Operator, generator: torch.Generator) -> torch.Tensor:
     return torch.randn(op.dim, generator=generator, dtype=torch.float64).to(op.device, op.dtype)
 
 
+def _warm_start(op: Operator, v0: torch.Tensor) -> torch.Tensor:
+    """The start vector of ``v0``: itself, or the sum of the columns of a block."""
+    if v0.ndim not in (1, 2) or v0.shape[0] != op.dim or (v0.ndim == 2 and v0.shape[1] < 1):
+        raise ValueError(f"v0 must have shape (dim,) or (dim, j) with dim={op.dim} and j >= 1, "
+                         f"got {tuple(v0.shape)}")
+    start = v0.detach().to(device=op.device, dtype=op.dtype).reshape(op.dim, -1).sum(dim=1)
+    if not bool(torch.isfinite(start).all()) or not float(start.norm()) > 0:
+        raise ValueError("v0 must be finite with a nonzero sum of columns")
+    return start
+
+
 def _extend_until_done(process: LanczosProcess, k: int, which: str, threshold: float,
                        criterion: _Criterion) -> _Pairs:
     """Step ``process`` until its top pairs pass ``_run_is_done`` (or it is invariant or
@@ -230,6 +251,7 @@ def lanczos(
     tol: float = 1e-8,
     max_iter: int | None = None,
     seed: int = 0,
+    v0: torch.Tensor | None = None,
 ) -> EigenResult:
     """Top-k eigenpairs of the symmetric operator ``op`` (SPEC section 4 and 10).
 
@@ -237,7 +259,11 @@ def lanczos(
     tol: a pair is converged when ``||A y - theta y||_2 <= tol |theta|`` (checked with the
         true products ``A y``, floored at roundoff level for eigenvalues near zero).
     max_iter: total operator applications allowed (default ``default_max_iter``).
-    seed: seeds a local CPU ``torch.Generator`` for the start vectors.
+    seed: seeds a local CPU ``torch.Generator`` for the random start vectors.
+    v0: warm start of the first Lanczos process: a vector ``(dim,)`` or a block
+        ``(dim, j)`` whose columns are summed (pass orthonormal columns, e.g. the
+        eigenvectors of a previous call, to weigh their directions equally). The later
+        processes start at random. Without it every start is random.
     Works in the operator's dtype and device (float64 recommended for tight ``tol``).
     Eigenvalues are returned in descending order of value (LA) or magnitude (LM).
     """
@@ -251,6 +277,7 @@ def lanczos(
     if budget < k:
         raise ValueError(f"max_iter must be >= k={k}, got {budget}")
 
+    start = None if v0 is None else _warm_start(op, v0)
     generator = torch.Generator().manual_seed(seed)
     criterion = _Criterion(op, tol)
     locked = _Pairs.empty(op)
@@ -263,10 +290,13 @@ def lanczos(
             break
         full = locked.values.numel() >= k
         threshold = float(_key(locked.values[k - 1], which)) if full else -math.inf
-        process = LanczosProcess(op, _random_start(op, generator), max_steps=capacity,
+        if start is None:
+            start = _random_start(op, generator)
+        process = LanczosProcess(op, start, max_steps=capacity,
                                  deflate=locked.vectors, keep_products=True, norm_hint=norm_estimate)
         found = _extend_until_done(process, k, which, threshold, criterion)
         n_matvec += process.n_steps
+        start = None
         norm_estimate = process.norm_estimate
         new = found.select(found.converged)
         leftover = found.select(~found.converged)

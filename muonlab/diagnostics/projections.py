@@ -47,8 +47,11 @@ class DomBulkTracker:
     At steps that are multiples of ``every`` it returns ``{"r_dom_<name>", "r_bulk_<name>"}``
     for each named vector; the top-k subspace ``Q`` is recomputed by ``lanczos`` at the
     first observed step and then whenever ``refresh`` or more steps have passed since the
-    last refresh. It only observes: vectors are read through detached copies, and the
-    Lanczos start vectors come from a generator seeded by ``(seed, step)``, so a run's
+    last refresh. Each refresh after the first warm-starts Lanczos from the previous
+    subspace (``lanczos(v0=Q_prev)``): the subspace moves between refreshes, so a start
+    inside the old one weighs the new top directions better than a random vector.
+    It only observes: vectors are read through detached copies, and the Lanczos random
+    start vectors come from a generator seeded by ``(seed, step)``, so a run's
     parameters, gradients and global RNG streams are unchanged by tracking.
     """
 
@@ -76,6 +79,13 @@ class DomBulkTracker:
     def _lanczos_seed(self, step: int) -> int:
         return int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0])
 
+    def _warm_start(self) -> torch.Tensor | None:
+        """The previous subspace, when there is a usable one (a Hessian with non-finite
+        entries leaves non-finite vectors: the next refresh then starts cold)."""
+        if self.eigen is None or not bool(torch.isfinite(self.eigen.eigenvectors).all()):
+            return None
+        return self.eigen.eigenvectors
+
     def update(
         self,
         step: int,
@@ -94,7 +104,7 @@ class DomBulkTracker:
         if self.refreshed_at is None or step - self.refreshed_at >= self.refresh:
             op = operator_factory()
             self.eigen = lanczos(op, min(self.k, op.dim), which=self.which, tol=self.tol,
-                                 max_iter=self.max_iter, seed=self._lanczos_seed(step))
+                                 max_iter=self.max_iter, seed=self._lanczos_seed(step), v0=self._warm_start())
             self.refreshed_at = step
         Q = self.eigen.eigenvectors
         out: dict[str, float] = {}

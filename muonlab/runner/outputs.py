@@ -34,6 +34,8 @@ from .spikes import SPIKE_COLUMNS, describe_rule
 SUMMARY_HEAD = ("run_id", "problem", "optimizer", "seed")
 SUMMARY_STATUS = ("status", "steps_done", "diverged_step", "final_loss", "best_loss")
 EVENT_COLUMNS = ("run_id", "step", "kind", "detail")
+# Marks the temporary files of write_atomic (".<name>.tmp<pid>").
+TMP_MARK = ".tmp"
 
 
 def format_value(value: Any) -> str:
@@ -56,12 +58,19 @@ def format_value(value: Any) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory + rename."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
     with open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def remove_temporaries(directory: Path) -> None:
+    """Delete the temporary files of writes a killed process left unfinished in
+    ``directory`` (their targets still hold the previous complete version)."""
+    for tmp in directory.glob(f".*{TMP_MARK}*"):
+        tmp.unlink(missing_ok=True)
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -146,6 +155,8 @@ class StudyOutput:
         }
         (out / "runs").mkdir(parents=True, exist_ok=True)
         if resume:
+            for directory in (out, out / "runs"):
+                remove_temporaries(directory)
             self._load_previous()
         write_atomic(out / "study.toml", study.source)
         self._rewrite()

@@ -5,6 +5,7 @@ result as it arrives."""
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,27 +39,32 @@ def run_study(
     """Run every run of ``study`` into ``out`` (see the module docstring).
 
     Raises :class:`~muonlab.runner.settings.ConfigError` before writing anything when
-    ``out`` is unusable or the device is unavailable.
+    ``out`` is unusable, the device is unavailable or the backend cannot start (an
+    unreachable ``--scheduler``).
     """
     out = Path(out)
     check_output_dir(out, resume=resume, study=study)
     device = resolve_device(study.device)
-    output = StudyOutput(out, study, device=describe_device(device), resume=resume)
-    done = output.finished()
-    pending = [run for run in output.runs if run.run_id not in done]
-    statuses = {"done": 0, "diverged": 0, "failed": 0}
     backend = backend if backend is not None else LocalBackend()
-    if study.batch_seeds:
-        cells = [c for c in plan_cells(output.runs) if any(r.run_id not in done for r in c.configs)]
-        output.manifest["batching"] = [cell.describe() for cell in cells]
-        print(f"muonlab: {describe_plan(cells)}", file=sys.stderr)
-        results = run_cells(cells, backend, skip=frozenset(done))
-    else:
-        results = backend.run_all(pending)
-    with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:
-        for result in results:
-            output.record(result)
-            statuses[result.status] += 1
-            bar.update(1)
+    # A backend holding resources (a cluster, a scheduler connection) is a context
+    # manager, entered before the directory is created: an unreachable scheduler
+    # writes nothing.
+    with backend if isinstance(backend, AbstractContextManager) else nullcontext():
+        output = StudyOutput(out, study, device=describe_device(device), resume=resume)
+        done = output.finished()
+        pending = [run for run in output.runs if run.run_id not in done]
+        statuses = {"done": 0, "diverged": 0, "failed": 0}
+        if study.batch_seeds:
+            cells = [c for c in plan_cells(output.runs) if any(r.run_id not in done for r in c.configs)]
+            output.manifest["batching"] = [cell.describe() for cell in cells]
+            print(f"muonlab: {describe_plan(cells)}", file=sys.stderr)
+            results = run_cells(cells, backend, skip=frozenset(done))
+        else:
+            results = backend.run_all(pending)
+        with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:
+            for result in results:
+                output.record(result)
+                statuses[result.status] += 1
+                bar.update(1)
     output.finish()
     return StudyReport(out=out, total=len(output.runs), skipped=len(done), statuses=statuses)

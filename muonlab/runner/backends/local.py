@@ -1,0 +1,133 @@
+"""The local backend (SPEC 5): in the driver process, or a process pool that survives
+a worker process dying (SPEC 7)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from ..config import RunConfig
+from ..run import RunResult, execute
+from .base import (
+    DEFAULT_RETRIES,
+    RunTarget,
+    call_with_threads,
+    check_pool_options,
+    lost_result,
+)
+
+
+class LocalBackend:
+    """In the driver for ``workers=1``; otherwise a pool of ``workers`` processes (spawn
+    context, so CUDA and torch's thread pools start clean).
+
+    At most ``workers`` runs are in the pool at a time, so the runs a dying worker
+    process may have been executing are known. A process death breaks the whole pool
+    and every run in it; the pool is replaced by a fresh one and:
+
+    - if the pool held one run, the death is that run's: it is charged one attempt and
+      tried again, alone, or recorded as ``failed`` once charged more than ``retries``
+      times (the rule of Dask's ``allowed-failures``);
+    - if it held several, nobody is charged and each of them is tried again alone, so
+      that a further death is attributed exactly.
+
+    Every run yields exactly one result.
+
+    ``target`` is what each run calls (default :func:`~muonlab.runner.run.execute`);
+    it must be importable by the worker processes.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int = 1,
+        threads_per_worker: int = 1,
+        retries: int = DEFAULT_RETRIES,
+        target: RunTarget = execute,
+    ) -> None:
+        check_pool_options(workers=workers, retries=retries)
+        self.workers = workers
+        self.threads_per_worker = threads_per_worker
+        self.retries = retries
+        self.target = target
+
+    def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
+        if self.workers == 1:
+            for config in configs:
+                yield call_with_threads(self.target, config, self.threads_per_worker)
+            return
+        pending = deque(configs)
+        suspects: Counter[str] = Counter()
+        while pending:
+            yield from self._pool_session(pending, suspects)
+
+    def _pool_session(self, pending: deque[RunConfig], suspects: Counter[str]) -> Iterator[RunResult]:
+        """Run from ``pending`` in one pool until it is empty or the pool breaks; the
+        runs to try again go back to the front of ``pending``. ``suspects`` holds the
+        runs to run alone, with the worker deaths charged to each."""
+        retry: list[RunConfig] = []
+        running: dict[Future[RunResult], RunConfig] = {}
+        broken = False
+        with ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+        ) as pool:
+            while running or (pending and not broken):
+                while not broken and self._may_start(pending, running, suspects):
+                    config = pending.popleft()
+                    try:
+                        future = pool.submit(call_with_threads, self.target, config, self.threads_per_worker)
+                    except BrokenProcessPool:
+                        pending.appendleft(config)  # never started
+                        broken = True
+                    else:
+                        running[future] = config
+                if not running:
+                    break
+                alone = len(running) == 1
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    config = running.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool as exc:
+                        broken = True
+                        # A key with count 0 still marks the run to be tried alone.
+                        suspects[config.run_id] += int(alone)
+                        if suspects[config.run_id] <= self.retries:
+                            retry.append(config)
+                            continue
+                        n = suspects[config.run_id]
+                        result = lost_result(config, f"its worker process died every time it ran alone ({n} attempts; {exc})")
+                    yield result
+        pending.extendleft(reversed(retry))
+
+    def _may_start(self, pending: deque[RunConfig], running: dict[Future[RunResult], RunConfig], suspects: Counter[str]) -> bool:
+        """Whether the next pending run may start now: a suspect runs alone (nothing else
+        in the pool while it runs, and it waits for the pool to empty), the others up
+        to ``workers`` at a time."""
+        if not pending or len(running) >= self.workers:
+            return False
+        if any(config.run_id in suspects for config in running.values()):
+            return False
+        return not (pending[0].run_id in suspects and running)
+
+
+def _exit_with_parent() -> None:
+    """Pool worker initializer: end this worker when the driver dies (a ``kill -9`` of
+    the driver would otherwise leave it waiting on the task queue forever)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_when_ready, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_when_ready(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
