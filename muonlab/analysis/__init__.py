@@ -5,6 +5,13 @@ Reads study directories only; knows nothing about the runner's internals.
 
 from .load import Study, StudyLoadError, load_study
 from .plots import plot_closed_loop, plot_event_window, plot_loss_curves, plot_study
+from .plots_pinn import (
+    plot_pinn_distributions,
+    plot_pinn_lr_sensitivity,
+    plot_pinn_step_size,
+    plot_pinn_study,
+    plot_pinn_training,
+)
 from .plots_diagnostics import load_spectra, plot_diagnostics, plot_dom_ratio, plot_gram_dominance, plot_spectra, plot_spectral_density
 from .tables import TableResult, format_cell, format_number, quartiles, table, to_markdown, write_table
 
@@ -22,6 +29,11 @@ __all__ = [
     "plot_event_window",
     "plot_gram_dominance",
     "plot_loss_curves",
+    "plot_pinn_distributions",
+    "plot_pinn_lr_sensitivity",
+    "plot_pinn_step_size",
+    "plot_pinn_study",
+    "plot_pinn_training",
     "plot_spectra",
     "plot_spectral_density",
     "plot_study",

@@ -184,9 +184,14 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
 def plot_study(study: Study) -> list[Path]:
     """The standard plots that fit the study: loss curves always; the event window when
     there are events; the closed-loop plot when some optimizer clipped; the diagnostics
-    plots (dominant ratio, Gram dominance, spectral density) when they were recorded."""
+    plots (dominant ratio, Gram dominance, spectral density) when they were recorded; for
+    a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones
+    (:func:`muonlab.analysis.plots_pinn.plot_pinn_study`), diagnostics still added."""
     from .plots_diagnostics import plot_diagnostics  # imports this module's helpers
+    from .plots_pinn import plot_pinn_study  # plots_pinn builds on this module
 
+    if study.problem == "helmholtz":
+        return [*plot_pinn_study(study), *plot_diagnostics(study)]
     paths = [plot_loss_curves(study)]
     if len(study.events):
         paths.append(plot_event_window(study))

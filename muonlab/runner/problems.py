@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from muonlab.pinn import ACTIVATIONS, LAPLACIANS
+
 from .settings import Setting, boolean, choice, float_at_least, int_at_least
 
 
@@ -83,7 +85,36 @@ DIGITS_KIND = ProblemKind(
     finals=("final_test_loss", "final_test_acc"),
 )
 
-PROBLEMS: dict[str, ProblemKind] = {kind.name: kind for kind in (AWBT_KIND, RIVER_VALLEY_KIND, DIGITS_KIND)}
+HELMHOLTZ_KIND = ProblemKind(
+    name="helmholtz",
+    description="Helmholtz PINN (k = 2) under random-ROI sampling shifts, hybrid split (SPEC 3, T Appendix F)",
+    settings=(
+        float_at_least("k", 0.0, 2.0, "wavenumber factor, kappa = pi k", strict=True),
+        float_at_least("lambda_b", 0.0, 100.0, "boundary-loss weight"),
+        int_at_least("N_r", 1, 1024, "interior points per step"),
+        int_at_least("N_b", 1, 256, "boundary points per step"),
+        boolean("roi", True, "ROI events on (false: uniform sampling throughout, same t0 for the stationary window)"),
+        int_at_least("t0", 1, 1000, "first ROI event step; steps < t0 are the stationary window"),
+        int_at_least("K_out", 1, 20, "an ROI event every K_out steps"),
+        Setting("alpha", float, 0.95, "in [0, 1]", lambda v: 0.0 <= v <= 1.0, "ROI share of the interior mixture (eq. T-43)"),
+        int_at_least("eval_every", 1, 200, "global rel-L2 every eval_every steps"),
+        int_at_least("width", 1, 64, "hidden width"),
+        int_at_least("depth", 1, 3, "hidden layers"),
+        choice("activation", tuple(ACTIVATIONS), "tanh", "activation"),
+        choice("laplacian", LAPLACIANS, "forward", "exact Laplacian implementation"),
+        int_at_least("eval_grid", 1, 128, "global n x n evaluation grid"),
+        int_at_least("roi_grid", 1, 64, "n x n grid inside the ROI"),
+        int_at_least("N_nonroi", 1, 4096, "non-ROI evaluation points"),
+        float_at_least("other_lr", 0.0, 3e-3, "AdamW lr of the non-matrix parameters (matrix optimizers only)", strict=True),
+    ),
+    default_steps=4000,
+    finals=("final_rel_l2", "rel_l2_t0", "step_size_median"),
+    event_rho=3.0,
+)
+
+PROBLEMS: dict[str, ProblemKind] = {
+    kind.name: kind for kind in (AWBT_KIND, RIVER_VALLEY_KIND, DIGITS_KIND, HELMHOLTZ_KIND)
+}
 
 INJECTION_SETTINGS: tuple[Setting, ...] = (
     int_at_least("K_out", 1, 50, "an event every K_out steps"),

@@ -73,7 +73,7 @@ def run(config: RunConfig) -> RunResult:
     device = resolve_device(config.device)
     with seeded(config.seed):
         task = build_task(config, device=device, dtype=DTYPES[config.dtype])
-        log = StepLog(config.steps, config.every, device)
+        log = StepLog(config.steps, config.every, device, extra=task.row_steps)
         observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
             if config.diagnostics.enabled else None
         train_steps(task, log, config.steps, observer)
@@ -152,6 +152,9 @@ def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | No
             observer.before_step(step)
         optimizer.step()
         log.record_loss(step, loss)
+        if task.after_step is not None:
+            with torch.no_grad():
+                task.after_step(step)
         if log.is_logged(step):
             with torch.no_grad():
                 row = {**optimizer.last_stats_tensors(), **task.metrics()}

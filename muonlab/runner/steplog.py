@@ -18,23 +18,21 @@ import torch
 from torch import Tensor
 
 
-def logged_steps(steps: int, every: int) -> list[int]:
-    """Steps that get a CSV row: multiples of ``every`` and the last step."""
-    out = list(range(every, steps + 1, every))
-    if not out or out[-1] != steps:
-        out.append(steps)
-    return out
+def logged_steps(steps: int, every: int, extra: Sequence[int] = ()) -> list[int]:
+    """Steps that get a CSV row: multiples of ``every``, the ``extra`` steps up to
+    ``steps``, and the last step, in order."""
+    return sorted({*range(every, steps + 1, every), *(t for t in extra if 1 <= t <= steps), steps})
 
 
 class StepLog:
     """Per-step loss buffer and per-row metric buffers on ``device`` (float64), of shape
     ``(steps,)`` / ``(rows,)``, or ``(steps, S)`` / ``(rows, S)`` for a batch of S seeds."""
 
-    def __init__(self, steps: int, every: int, device: torch.device, *, batch: int | None = None) -> None:
+    def __init__(self, steps: int, every: int, device: torch.device, *, batch: int | None = None, extra: Sequence[int] = ()) -> None:
         self.device = device
         self._shape = () if batch is None else (batch,)
         self.losses = torch.full((steps, *self._shape), float("nan"), dtype=torch.float64, device=device)
-        self.steps = logged_steps(steps, every)
+        self.steps = logged_steps(steps, every, extra)
         self._row = {t: i for i, t in enumerate(self.steps)}
         # Logged metrics: one (rows, metrics, *seed axis) table; _columns maps name -> index.
         self._columns: dict[str, int] = {}

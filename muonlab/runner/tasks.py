@@ -55,6 +55,10 @@ class Task:
     events: Callable[[], list[EventRecord]] = list
     notes: list[str] = field(default_factory=list)
     loss_fn: LossFn | None = None
+    # Called after ``optimizer.step()`` (under no_grad), before the step's row is logged.
+    after_step: Callable[[int], None] | None = None
+    # Steps that get a CSV row besides every ``every``-th (e.g. the PINN's eval and ROI steps).
+    row_steps: tuple[int, ...] = ()
 
 
 def build_task(config: RunConfig, *, device: torch.device, dtype: torch.dtype) -> Task:
@@ -208,8 +212,12 @@ def _same(loss: Tensor) -> StepLoss:
     return loss, loss
 
 
+# Adapters in their own modules need Task (above), hence imported here.
+from .helmholtz_task import helmholtz_task  # noqa: E402
+
 TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]] = {
     "awbt": awbt_task,
     "river_valley": river_valley_task,
     "digits": digits_task,
+    "helmholtz": helmholtz_task,
 }
