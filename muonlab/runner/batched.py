@@ -19,8 +19,9 @@ while the other seeds go on. A diverged slice is not masked: every batched opera
 (matmuls, norms, medians, statistics) reduces within a slice, so its NaNs cannot reach
 the other seeds (tested); the batch stops early only once every seed has diverged.
 
+The digits MLP runs as a vmapped seed ensemble (:mod:`muonlab.runner.ensemble`).
 Cells whose optimizer has no batched mode (sgd, adamw, sf-adamw, da/sc/df-muon), whose
-problem has no batched path (digits, for now), or with ``[diagnostics]`` observers run
+problem has no batched path (helmholtz, for now), or with ``[diagnostics]`` observers run
 one run per seed, and the plan says why
 (:func:`plan_cells`, written to ``manifest.json`` and printed by the CLI).
 """
@@ -93,7 +94,8 @@ def _matrix_batch(
     return SeedBatch(task, lambda: [[injection_record(e) for e in inj.events] for inj in injection.injections])
 
 
-def _summed(losses: Tensor) -> StepLoss:
+def summed(losses: Tensor) -> StepLoss:
+    """The objective (sum of the per-seed losses) and the ``(S,)`` losses to log."""
     return losses.sum(), losses
 
 
@@ -114,7 +116,7 @@ def awbt_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.
     return _matrix_batch(
         configs,
         W,
-        lambda step: _summed(problem.loss(W)),
+        lambda step: summed(problem.loss(W)),
         basis=None if s["fix_V"] else problem.V,
         metrics=metrics,
     )
@@ -139,9 +141,13 @@ def river_valley_batch(configs: Sequence[RunConfig], device: torch.device, dtype
     return _matrix_batch(configs, W, loss, basis=None, metrics=metrics)
 
 
+# The ensembles need SeedBatch and summed (above), hence imported here.
+from .ensemble import digits_batch  # noqa: E402
+
 BATCH_BUILDERS: dict[str, Callable[[Sequence[RunConfig], torch.device, torch.dtype], SeedBatch]] = {
     "awbt": awbt_batch,
     "river_valley": river_valley_batch,
+    "digits": digits_batch,
 }
 
 
