@@ -19,9 +19,10 @@ while the other seeds go on. A diverged slice is not masked: every batched opera
 (matmuls, norms, medians, statistics) reduces within a slice, so its NaNs cannot reach
 the other seeds (tested); the batch stops early only once every seed has diverged.
 
-The digits MLP runs as a vmapped seed ensemble (:mod:`muonlab.runner.ensemble`).
-Cells whose optimizer has no batched mode (sgd, adamw, sf-adamw, da/sc/df-muon), whose
-problem has no batched path (helmholtz, for now), or with ``[diagnostics]`` observers run
+The digits MLP and the Helmholtz PINN run as vmapped seed ensembles
+(:mod:`muonlab.runner.ensemble`). Cells whose optimizer has no batched mode (sgd, adamw,
+sf-adamw, da/sc/df-muon), whose settings rule out an ensemble
+(:func:`~muonlab.runner.ensemble.ensemble_limit`), or with ``[diagnostics]`` observers run
 one run per seed, and the plan says why
 (:func:`plan_cells`, written to ``manifest.json`` and printed by the CLI).
 """
@@ -142,12 +143,13 @@ def river_valley_batch(configs: Sequence[RunConfig], device: torch.device, dtype
 
 
 # The ensembles need SeedBatch and summed (above), hence imported here.
-from .ensemble import digits_batch  # noqa: E402
+from .ensemble import digits_batch, ensemble_limit, helmholtz_batch  # noqa: E402
 
 BATCH_BUILDERS: dict[str, Callable[[Sequence[RunConfig], torch.device, torch.dtype], SeedBatch]] = {
     "awbt": awbt_batch,
     "river_valley": river_valley_batch,
     "digits": digits_batch,
+    "helmholtz": helmholtz_batch,
 }
 
 
@@ -159,7 +161,7 @@ def batch_support(config: RunConfig) -> str | None:
         return f"optimizer {config.optimizer!r} has no batched mode"
     if config.diagnostics.enabled:
         return "[diagnostics] observers follow one run each"
-    return None
+    return ensemble_limit(config)
 
 
 def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
@@ -171,7 +173,7 @@ def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
     # seeded only to shield the caller, as in run().
     with seeded(first.seed):
         batch = BATCH_BUILDERS[first.problem](configs, device, DTYPES[first.dtype])
-        log = StepLog(first.steps, first.every, device, batch=len(configs))
+        log = StepLog(first.steps, first.every, device, batch=len(configs), extra=batch.task.row_steps)
         train_steps(batch.task, log, first.steps)
     steps_run = [first.steps if d is None else d for d in log.diverged]
     finals: dict[str, np.ndarray] = {}
