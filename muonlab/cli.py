@@ -7,6 +7,7 @@ User errors (bad study file, bad option, unusable output directory) print one li
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -80,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, StudyLoadError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our stdout went away (`muonlab list | head`): not an error of
+        # ours; point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

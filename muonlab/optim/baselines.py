@@ -23,9 +23,16 @@ def _check_betas(name: str, betas: Any) -> None:
 
 
 class ParamChangeStats(StatsMixin):
-    """Wraps ``step`` to record the change of the parameters (one copy per step)."""
+    """Wraps ``step`` to record the change of the parameters (one copy per step).
+
+    ``stats_batch_ndim`` (default 0) leading axes of every parameter are kept in the
+    statistics, e.g. 1 for a seed ensemble's stacked ``(S, ...)`` parameters (SPEC 8):
+    then ``update_rms`` / ``update_fro`` have shape ``(S,)`` and never mix slices. It is
+    an attribute, not a hyperparameter: the update itself is elementwise either way.
+    """
 
     param_groups: list[dict[str, Any]]
+    stats_batch_ndim: int = 0
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -37,7 +44,7 @@ class ParamChangeStats(StatsMixin):
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         before = [p.detach().clone() for p in params]
         super().step()  # type: ignore[misc]
-        stats = StepStats()
+        stats = StepStats(self.stats_batch_ndim)
         for p, b in zip(params, before):
             stats.add_update(p.detach() - b)
         self._last_stats = stats.result()

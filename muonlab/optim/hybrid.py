@@ -34,16 +34,21 @@ class HybridOptimizer:
     (root of the summed squares) and ``update_rms`` (over all entries of both), keeps the
     matrix optimizer's own statistics under their names, and adds ``matrix_update_rms``
     and ``other_update_rms`` (plus the other optimizer's extra keys prefixed ``other_``).
+    With ``batch_ndim`` leading (seed) axes on every parameter, both optimizers' statistics
+    keep those axes and the combination counts the entries of one slice.
     """
 
-    def __init__(self, matrix: torch.optim.Optimizer | None, other: torch.optim.Optimizer | None) -> None:
+    def __init__(
+        self, matrix: torch.optim.Optimizer | None, other: torch.optim.Optimizer | None, *, batch_ndim: int = 0
+    ) -> None:
         self.matrix = matrix
         self.other = other
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             role: opt for role, opt in (("matrix", matrix), ("other", other)) if opt is not None
         }
         self._numel = {
-            role: sum(p.numel() for g in opt.param_groups for p in g["params"]) for role, opt in self.optimizers.items()
+            role: sum(p[(0,) * batch_ndim].numel() for g in opt.param_groups for p in g["params"])
+            for role, opt in self.optimizers.items()
         }
 
     @property
@@ -130,17 +135,28 @@ def hybrid(
     other_hparams: dict[str, Any] | None = None,
     is_matrix: Callable[[str, Tensor], bool] | None = None,
     momentum_hook: MomentumHook | None = None,
+    *,
+    batch_ndim: int = 0,
 ) -> HybridOptimizer:
     """Split a model's parameters between ``matrix`` and ``other`` (registry names).
 
     The default rule (``is_matrix=None``, see :func:`default_is_matrix`) sends hidden 2-D
     weights to ``matrix``; ``is_matrix(name, param)`` overrides it. ``momentum_hook`` goes
     to the matrix optimizer. Either side may end up empty (then it is left out).
+
+    ``batch_ndim=1`` splits a seed ensemble (SPEC 8): every parameter is stacked
+    ``(S, ...)`` over S copies of one model (``torch.func.stack_module_state``). The rule
+    sees one slice, the matrix optimizer runs with ``batched=True`` on the ``(S, m, n)``
+    weights, and ``other`` (an elementwise baseline, whose update is exact on stacked
+    tensors) keeps the seed axis in its statistics, so every statistic has shape ``(S,)``.
     """
+    if batch_ndim not in (0, 1):
+        raise ValueError(f"hybrid: batch_ndim must be 0 or 1, got {batch_ndim!r}")
     named = _named_parameters(model_or_named_params)
-    flags = [bool(is_matrix(n, p)) for n, p in named] if is_matrix is not None else default_is_matrix(named)
     if not named:
         raise ValueError("hybrid: model_or_named_params must contain at least one parameter with requires_grad, got none")
+    sliced = [(n, p[(0,) * batch_ndim]) for n, p in named]
+    flags = [bool(is_matrix(n, p)) for n, p in sliced] if is_matrix is not None else default_is_matrix(sliced)
     matrix_params = [p for (_, p), flag in zip(named, flags) if flag]
     other_params = [p for (_, p), flag in zip(named, flags) if not flag]
     matrix_kw = dict(matrix_hparams or {})
@@ -148,6 +164,14 @@ def hybrid(
         if "momentum_hook" not in hyperparameters(matrix):
             raise ValueError(f"hybrid: matrix optimizer {matrix!r} has no momentum_hook; choose a Muon-family optimizer")
         matrix_kw["momentum_hook"] = momentum_hook
+    if batch_ndim:
+        if "batched" not in hyperparameters(matrix):
+            raise ValueError(f"hybrid: matrix optimizer {matrix!r} has no batched mode; batch_ndim must be 0 for it")
+        matrix_kw["batched"] = True
     matrix_opt = build(matrix, matrix_params, **matrix_kw) if matrix_params else None
     other_opt = build(other, other_params, **(other_hparams or {})) if other_params else None
-    return HybridOptimizer(matrix_opt, other_opt)
+    if other_opt is not None and batch_ndim:
+        if not hasattr(other_opt, "stats_batch_ndim"):
+            raise ValueError(f"hybrid: other optimizer {other!r} has no per-slice statistics; choose sgd, adamw or sf-adamw")
+        other_opt.stats_batch_ndim = batch_ndim  # type: ignore[attr-defined]
+    return HybridOptimizer(matrix_opt, other_opt, batch_ndim=batch_ndim)

@@ -19,8 +19,10 @@ while the other seeds go on. A diverged slice is not masked: every batched opera
 (matmuls, norms, medians, statistics) reduces within a slice, so its NaNs cannot reach
 the other seeds (tested); the batch stops early only once every seed has diverged.
 
-Cells whose optimizer has no batched mode (sgd, adamw, sf-adamw, da/sc/df-muon), whose
-problem has no batched path (digits, for now), or with ``[diagnostics]`` observers run
+The digits MLP and the Helmholtz PINN run as vmapped seed ensembles
+(:mod:`muonlab.runner.ensemble`). Cells whose optimizer has no batched mode (sgd, adamw,
+sf-adamw, da/sc/df-muon), whose settings rule out an ensemble
+(:func:`~muonlab.runner.ensemble.ensemble_limit`), or with ``[diagnostics]`` observers run
 one run per seed, and the plan says why
 (:func:`plan_cells`, written to ``manifest.json`` and printed by the CLI).
 """
@@ -93,7 +95,8 @@ def _matrix_batch(
     return SeedBatch(task, lambda: [[injection_record(e) for e in inj.events] for inj in injection.injections])
 
 
-def _summed(losses: Tensor) -> StepLoss:
+def summed(losses: Tensor) -> StepLoss:
+    """The objective (sum of the per-seed losses) and the ``(S,)`` losses to log."""
     return losses.sum(), losses
 
 
@@ -114,7 +117,7 @@ def awbt_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.
     return _matrix_batch(
         configs,
         W,
-        lambda step: _summed(problem.loss(W)),
+        lambda step: summed(problem.loss(W)),
         basis=None if s["fix_V"] else problem.V,
         metrics=metrics,
     )
@@ -139,9 +142,14 @@ def river_valley_batch(configs: Sequence[RunConfig], device: torch.device, dtype
     return _matrix_batch(configs, W, loss, basis=None, metrics=metrics)
 
 
+# The ensembles need SeedBatch and summed (above), hence imported here.
+from .ensemble import digits_batch, ensemble_limit, helmholtz_batch  # noqa: E402
+
 BATCH_BUILDERS: dict[str, Callable[[Sequence[RunConfig], torch.device, torch.dtype], SeedBatch]] = {
     "awbt": awbt_batch,
     "river_valley": river_valley_batch,
+    "digits": digits_batch,
+    "helmholtz": helmholtz_batch,
 }
 
 
@@ -153,7 +161,7 @@ def batch_support(config: RunConfig) -> str | None:
         return f"optimizer {config.optimizer!r} has no batched mode"
     if config.diagnostics.enabled:
         return "[diagnostics] observers follow one run each"
-    return None
+    return ensemble_limit(config)
 
 
 def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
@@ -165,7 +173,7 @@ def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
     # seeded only to shield the caller, as in run().
     with seeded(first.seed):
         batch = BATCH_BUILDERS[first.problem](configs, device, DTYPES[first.dtype])
-        log = StepLog(first.steps, first.every, device, batch=len(configs))
+        log = StepLog(first.steps, first.every, device, batch=len(configs), extra=batch.task.row_steps)
         train_steps(batch.task, log, first.steps)
     steps_run = [first.steps if d is None else d for d in log.diverged]
     finals: dict[str, np.ndarray] = {}
