@@ -93,6 +93,9 @@ def _figure(n_rows: int, n_cols: int, *, height: float = 3.4) -> tuple[plt.Figur
 def _legend(fig: plt.Figure, ax: plt.Axes) -> None:
     """One legend for the figure, below the panels (never over the curves)."""
     handles, labels = ax.get_legend_handles_labels()
+    if not labels:
+        fig.tight_layout()
+        return
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize="small", frameon=False)
     rows = -(-len(labels) // 4)
     top = 0.92 if fig.get_suptitle() else 1.0  # room for the figure title
@@ -182,7 +185,7 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
 
 
 def plot_study(study: Study) -> list[Path]:
-    """The standard plots that fit the study: loss curves always; the event window when
+    """The standard plots that fit the study (none when every run failed): loss curves; the event window when
     there are events; the closed-loop plot when some optimizer clipped; the diagnostics
     plots (dominant ratio, Gram dominance, spectral density) when they were recorded; for
     a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones
@@ -190,6 +193,8 @@ def plot_study(study: Study) -> list[Path]:
     from .plots_diagnostics import plot_diagnostics  # imports this module's helpers
     from .plots_pinn import plot_pinn_study  # plots_pinn builds on this module
 
+    if study.steps.empty:  # every run failed: nothing to draw (the manifest says why)
+        return []
     if study.problem == "helmholtz":
         return [*plot_pinn_study(study), *plot_diagnostics(study)]
     paths = [plot_loss_curves(study)]

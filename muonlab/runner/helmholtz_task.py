@@ -133,6 +133,13 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
     def events() -> list[EventRecord]:
         return [EventRecord(e, "roi", roi_detail(problem.roi_patch(seed, e))) for e in event_steps]
 
+    # The Hessian diagnostics' fixed functional loss: the uniform collocation batch of
+    # step 0, which training never draws (as digits uses its step-0 mini-batch).
+    fixed = problem.batch(seed, 0)
+
+    def loss_fn(tensors: list[Tensor]) -> Tensor:
+        return problem.loss_terms(tensors, fixed.interior, fixed.boundary).loss
+
     eval_steps = range(settings["eval_every"], steps + 1, settings["eval_every"])
     return Task(
         optimizer,
@@ -143,5 +150,6 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
         event_steps=event_steps,
         events=events,
         after_step=after_step,
+        loss_fn=loss_fn,
         row_steps=tuple(sorted({*eval_steps, *event_steps, *([t0 - 1] if t0 > 1 else [])})),
     )

@@ -174,3 +174,23 @@ def test_rel_l2_t0_nan_without_window() -> None:
     config = parse_study(TINY.format(roi="roi = false").replace(f"t0 = {T0}", "t0 = 1")).runs()[0]
     result = run(config)
     assert math.isnan(result.summary["rel_l2_t0"]) and math.isnan(result.summary["step_size_median"])
+
+
+def test_hessian_diagnostics_on_a_pinn(tmp_path: Path) -> None:
+    """dom_bulk and spectrum need the task's functional loss (a fixed collocation batch)."""
+    study = tmp_path / "diag.toml"
+    study.write_text(
+        'seeds = 1\nsteps = 32\nevery = 16\n[problem]\nname = "helmholtz"\nt0 = 20\nK_out = 5\n'
+        "N_r = 64\nN_b = 32\nwidth = 16\neval_every = 16\neval_grid = 16\nroi_grid = 8\nN_nonroi = 64\n"
+        "[diagnostics]\ndom_bulk = { k = 3, every = 16, refresh = 16 }\n"
+        "spectrum = { n_probes = 2, n_steps = 10, grid = 50 }\n"
+        '[[optimizers]]\nname = "muon"\n'
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(study), "--out", str(out), "--no-progress"]) == 0
+    (entry,) = json.loads((out / "manifest.json").read_text())["runs"]
+    assert entry["status"] == "done"
+    rows = pd.read_csv(out / "runs" / f"{entry['run_id']}.csv")
+    observed = rows[rows["step"] % 16 == 0]
+    assert np.allclose(observed["r_dom"] ** 2 + observed["r_bulk"] ** 2, 1.0)
+    assert (out / "runs" / f"{entry['run_id']}.spectrum.csv").exists()

@@ -187,3 +187,15 @@ def test_process_pool_gives_the_same_bytes_as_in_process(tmp_path: Path, tiny_st
     run_study(study, tmp_path / "one", progress=False)
     run_study(study, tmp_path / "two", backend=LocalBackend(workers=2), progress=False)
     assert _files(tmp_path / "one") == _files(tmp_path / "two")
+
+
+def test_a_study_whose_runs_all_fail_still_ends_cleanly(tmp_path: Path, tiny_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(config, device, dtype):
+        raise RuntimeError("boom in the problem")
+
+    monkeypatch.setitem(tasks.TASK_BUILDERS, "awbt", broken)
+    out = tmp_path / "out"
+    assert main(["run", str(tiny_study), "--out", str(out), "--no-progress"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {e["status"] for e in manifest["runs"]} == {"failed"}
+    assert main(["plot", str(out)]) == 0
