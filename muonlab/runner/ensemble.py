@@ -25,7 +25,7 @@ from muonlab.toyproblems import DigitsMLPBatch
 
 from .batched import SeedBatch, summed
 from .config import RunConfig
-from .helmholtz_task import build_problem, roi_detail
+from .helmholtz_task import build_problem, roi_detail, row_steps
 from .tasks import EventRecord, StepLoss, Task
 
 
@@ -126,7 +126,6 @@ def helmholtz_batch(configs: Sequence[RunConfig], device: torch.device, dtype: t
     def seed_events() -> list[list[EventRecord]]:
         return [[EventRecord(e, "roi", roi_detail(problem.roi_patch(seed, e))) for e in event_steps] for seed in seeds]
 
-    eval_steps = range(settings["eval_every"], steps + 1, settings["eval_every"])
     task = Task(
         optimizer,
         params,
@@ -135,6 +134,6 @@ def helmholtz_batch(configs: Sequence[RunConfig], device: torch.device, dtype: t
         finals=finals,
         event_steps=event_steps,
         after_step=after_step,
-        row_steps=tuple(sorted({*eval_steps, *event_steps, *([t0 - 1] if t0 > 1 else [])})),
+        row_steps=row_steps(settings, steps, event_steps),
     )
     return SeedBatch(task, seed_events)

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,14 @@ class _StepState:
 
     terms: LossTerms | None = None
     roi: int | None = None
+
+
+def row_steps(settings: Mapping[str, int], steps: int, event_steps: tuple[int, ...]) -> tuple[int, ...]:
+    """Steps that get a CSV row besides every ``every``-th: the global rel-L2 evaluations,
+    the ROI events and ``t0 - 1`` (the state the first event meets)."""
+    t0 = settings["t0"]
+    eval_steps = range(settings["eval_every"], steps + 1, settings["eval_every"])
+    return tuple(sorted({*eval_steps, *event_steps, *([t0 - 1] if t0 > 1 else [])}))
 
 
 def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
@@ -140,7 +149,6 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
     def loss_fn(tensors: list[Tensor]) -> Tensor:
         return problem.loss_terms(tensors, fixed.interior, fixed.boundary).loss
 
-    eval_steps = range(settings["eval_every"], steps + 1, settings["eval_every"])
     return Task(
         optimizer,
         params,
@@ -151,5 +159,5 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
         events=events,
         after_step=after_step,
         loss_fn=loss_fn,
-        row_steps=tuple(sorted({*eval_steps, *event_steps, *([t0 - 1] if t0 > 1 else [])})),
+        row_steps=row_steps(settings, steps, event_steps),
     )
