@@ -1,4 +1,4 @@
-"""``muonlab run | table | plot | list | validate`` (SPEC 5).
+"""``muonlab run | table | compare | plot | list | validate`` (SPEC 5).
 
 User errors (bad study file, bad option, unusable output directory) print one line
 ``muonlab: error: ...`` on stderr and return exit code 2, with nothing written.
@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--metric", default=None, help="summary column(s), comma-separated (default: spike_count,final_loss with events, else final_loss)")
     table.add_argument("--by", default=None, help="grouping columns, comma-separated (default: swept settings, optimizer, swept hyperparameters)")
 
+    compare = commands.add_parser("compare", help="paired per-seed comparison of every arm with a baseline")
+    compare.add_argument("dir", type=Path, help="study output directory")
+    compare.add_argument("--baseline", required=True, help="optimizer label to compare against")
+    compare.add_argument("--metric", default="final_loss", help="summary column (default final_loss; counts give differences)")
+    compare.add_argument("--by", default=None, help="grouping columns, comma-separated (default: swept settings, control)")
+    compare.add_argument("--out", type=Path, default=None, help="directory for compare.md/compare.csv (default DIR)")
+
     plot = commands.add_parser("plot", help="standard plots of a study directory into DIR/plots/")
     plot.add_argument("dir", type=Path, help="study output directory")
 
@@ -120,6 +127,16 @@ def _cmd_table(args: argparse.Namespace) -> int:
     result = write_table(study, metric=_split(args.metric), by=_split(args.by))
     print(result.markdown, end="")
     print(f"written: {args.dir / 'table.md'}, {args.dir / 'table.csv'}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from muonlab.analysis.compare import write_compare
+
+    result = write_compare(args.dir, args.baseline, args.metric, _split(args.by), out=args.out)
+    print(result.markdown, end="")
+    out = args.dir if args.out is None else args.out
+    print(f"written: {out / 'compare.md'}, {out / 'compare.csv'}")
     return 0
 
 
@@ -189,4 +206,4 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "table": _cmd_table, "plot": _cmd_plot, "list": _cmd_list, "validate": _cmd_validate}
+COMMANDS = {"run": _cmd_run, "table": _cmd_table, "compare": _cmd_compare, "plot": _cmd_plot, "list": _cmd_list, "validate": _cmd_validate}
