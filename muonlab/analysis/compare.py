@@ -38,6 +38,8 @@ from .tables import COUNT_METRICS, format_number
 COLUMNS = ("metric", "kind", "treatment", "baseline", "n", "effect", "ci_low", "ci_high",
            "p", "p_holm", "win_rate")
 ALPHA = 0.05
+# summary.csv columns of studies with [controls] (muonlab.runner.controls): never part of an arm.
+CONTROL_COLUMNS = ("control", "matched_to")
 N_RESAMPLES = 9999
 
 
@@ -113,9 +115,14 @@ def metric_kind(metric: str) -> str:
     return "difference" if metric in COUNT_METRICS or metric.startswith("spike_count@") else "ratio"
 
 
-def default_by(study: Study) -> list[str]:
-    """The swept problem settings and, when present, the ``control`` column."""
-    return [*study.swept_settings, *(["control"] if "control" in study.summary.columns else [])]
+def default_by(study: Study, baseline: str) -> list[str]:
+    """The swept problem settings, the ``control`` column when present, and the swept
+    hyperparameters the baseline itself takes several values of (``lr_grid``: one
+    comparison per lr)."""
+    summary = study.summary
+    base = summary[(summary["optimizer"] == baseline) & (summary.get("control", "none") == "none")]
+    hparams = [c for c in study.swept_hparams if c not in CONTROL_COLUMNS and base[c].nunique() > 1]
+    return [*study.swept_settings, *(["control"] if "control" in summary.columns else []), *hparams]
 
 
 def compare(study: Study | str | Path, baseline: str, metric: str = "final_loss",
@@ -125,25 +132,26 @@ def compare(study: Study | str | Path, baseline: str, metric: str = "final_loss"
     with any swept hyperparameter not in ``by``."""
     study = study if isinstance(study, Study) else load_study(study)
     summary = study.summary
-    by = default_by(study) if by is None else list(by)
+    if baseline not in set(summary["optimizer"]):
+        raise StudyLoadError(f"compare: --baseline {baseline!r} is not an optimizer of the study; "
+                             f"allowed: {', '.join(study.optimizers)}")
+    by = default_by(study, baseline) if by is None else list(by)
     for column in (metric, *by):
         if column not in summary.columns:
             raise StudyLoadError(f"compare: no column {column!r} in summary.csv; available: "
                                  f"{', '.join(summary.columns)}")
-    if baseline not in set(summary["optimizer"]):
-        raise StudyLoadError(f"compare: --baseline {baseline!r} is not an optimizer of the study; "
-                             f"allowed: {', '.join(study.optimizers)}")
     kind = metric_kind(metric)
-    arm_keys = ["optimizer", *[c for c in study.swept_hparams if c not in by and c in summary.columns]]
-    frame = summary.assign(_arm=summary[arm_keys].astype(str).agg(" ".join, axis=1) if len(arm_keys) > 1
-                           else summary["optimizer"])
+    hparams = [c for c in study.swept_hparams if c not in by and c not in CONTROL_COLUMNS and c in summary.columns]
     rows = []
-    groups = frame.groupby(by, sort=False, dropna=False) if by else [((), frame)]
+    groups = summary.groupby(by, sort=False, dropna=False) if by else [((), summary)]
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         base = group[group["optimizer"] == baseline]
-        if base.empty:
-            continue
+        if base.empty or base.shape[0] == group.shape[0]:
+            continue  # nothing to compare in this group (e.g. the matched-step runs alone)
+        # An arm: the label, plus the swept hyperparameters that vary inside the group.
+        varying = [c for c in hparams if group[c].nunique(dropna=False) > 1]
+        group = group.assign(_arm=group[["optimizer", *varying]].astype(str).agg(" ".join, axis=1))
         if base["seed"].duplicated().any():
             raise StudyLoadError(f"compare: baseline {baseline!r} has several runs per seed in group "
                                  f"{dict(zip(by, key))}; add the swept column to --by")

@@ -27,6 +27,7 @@ Every control run uses the study's seeds (common random numbers).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -256,6 +257,8 @@ def resolve_matched_step(study: Any, execute_all: Callable[[Sequence[Any]], list
     if controls is None or not controls.matched_step:
         return study, {}, ()
     keys = study.swept_settings()
+    print(f"muonlab: matched_step: measuring {', '.join(controls.matched_step)} and {controls.baseline}, "
+          "then solving each matched lr", file=sys.stderr)
     matched, known, records = matched_step_runs(
         study.runs(), controls, execute_all, lambda run: cell_name(dict(run.settings), keys))
     return replace(study, extra_runs=matched), known, records
