@@ -186,11 +186,13 @@ def plot_closed_loop(study: Study, *, n_events: int = 3) -> Path:
 
 def plot_study(study: Study) -> list[Path]:
     """The standard plots that fit the study (none when every run failed): loss curves; the event window when
-    there are events; the closed-loop plot when some optimizer clipped; the diagnostics
+    there are events; the closed-loop plot when some optimizer clipped; the spike count over rho and the
+    per-column closed loop (:mod:`muonlab.analysis.plots_evidence`) when recorded; the diagnostics
     plots (dominant ratio, Gram dominance, spectral density) when they were recorded; for
     a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones
     (:func:`muonlab.analysis.plots_pinn.plot_pinn_study`), diagnostics still added."""
     from .plots_diagnostics import plot_diagnostics  # imports this module's helpers
+    from .plots_evidence import plot_closed_loop_columns, plot_spike_rho
     from .plots_pinn import plot_pinn_study  # plots_pinn builds on this module
 
     if study.steps.empty:  # every run failed: nothing to draw (the manifest says why)
@@ -202,5 +204,6 @@ def plot_study(study: Study) -> list[Path]:
         paths.append(plot_event_window(study))
     if "c_used_min" in study.steps.columns and (study.steps["c_used_min"] < 1.0).any():
         paths.append(plot_closed_loop(study))
+    paths.extend(p for p in (plot_spike_rho(study), plot_closed_loop_columns(study)) if p is not None)
     paths.extend(plot_diagnostics(study))
     return paths
