@@ -9,8 +9,9 @@ each ``by`` group:
   paired difference ``treatment - baseline`` for count metrics, where a ratio of two
   zero counts is undefined);
 - ``ci_low``, ``ci_high``: a seeded paired bootstrap 95% CI of that median
-  (``scipy.stats.bootstrap`` on the per-seed ratios or differences, BCa, resampling
-  seeds, fixed ``random_state``);
+  (``scipy.stats.bootstrap`` on the per-seed ratios or differences, resampling seeds,
+  fixed ``random_state``; BCa, or the percentile interval where BCa is undefined, as for
+  heavily tied counts);
 - ``p``: the two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``) of the
   per-seed log ratios (differences for counts) against 0; ``1.0`` when every difference
   is 0 (no evidence of any difference), NaN with fewer than 2 pairs;
@@ -24,6 +25,7 @@ Same data and seed give the same bytes of ``compare.md`` / ``compare.csv``.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,10 +97,22 @@ def paired_stats(treatment: Sequence[float], baseline: Sequence[float], *, kind:
     if np.all(paired == paired[0]):
         ci_low = ci_high = float(paired[0])  # every resample has this median
     else:
-        ci = stats.bootstrap((paired,), np.median, confidence_level=1 - ALPHA, n_resamples=n_resamples,
-                             method="BCa", random_state=np.random.default_rng(seed)).confidence_interval
-        ci_low, ci_high = float(ci.low), float(ci.high)
+        ci_low, ci_high = _bootstrap_ci(paired, seed, n_resamples)
     return PairedStats(n, effect, ci_low, ci_high, p, win_rate)
+
+
+def _bootstrap_ci(paired: np.ndarray, seed: int, n_resamples: int) -> tuple[float, float]:
+    """BCa bootstrap CI of the median; the percentile interval where BCa is undefined
+    (its acceleration is 0/0 for heavily tied data such as small counts)."""
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            warnings.simplefilter("ignore", category=stats.DegenerateDataWarning)
+            ci = stats.bootstrap((paired,), np.median, confidence_level=1 - ALPHA, n_resamples=n_resamples,
+                                 method=method, random_state=np.random.default_rng(seed)).confidence_interval
+        if np.isfinite(ci.low) and np.isfinite(ci.high):
+            break
+    return float(ci.low), float(ci.high)
 
 
 @dataclass(frozen=True)

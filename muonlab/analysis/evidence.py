@@ -11,8 +11,9 @@ Contrasts, per problem cell (the swept settings), treatment T, baseline B:
 - ``vs matched step``: T vs B run at the lr that matches T's measured median update RMS
   (``matched_step``): below 1 when T beats a plain step-size reduction.
 
-Every row has the statistics of :func:`muonlab.analysis.compare.paired_stats`, Holm's
-adjustment over the whole table and a verdict: ``lower`` / ``higher`` when the 95% CI
+The treatments are the study's declared ones (``[controls] matched_step``, else every
+other arm). Every row has the statistics of :func:`muonlab.analysis.compare.paired_stats`,
+Holm's adjustment over the rows of its metric (one family per metric) and a verdict: ``lower`` / ``higher`` when the 95% CI
 excludes no-effect (1 for ratios, 0 for differences) and the Holm-adjusted p < 0.05,
 else ``no clear difference``. Verdicts are words, so that a conclusion can be checked
 against a fresh run on any CPU.
@@ -67,7 +68,7 @@ def _pairs(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evidence(study: Study | str | Path, baseline: str | None = None, metrics: Sequence[str] = DEFAULT_METRICS,
-             *, seed: int = 0) -> pd.DataFrame:
+             *, treatments: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
     """One row per (cell, treatment, metric, contrast) the study's runs allow."""
     study = study if isinstance(study, Study) else load_study(study)
     summary = study.summary
@@ -77,6 +78,9 @@ def evidence(study: Study | str | Path, baseline: str | None = None, metrics: Se
     if baseline not in set(summary["optimizer"]):
         raise StudyLoadError(f"evidence: baseline {baseline!r} is not an optimizer of the study; allowed: "
                              f"{', '.join(study.optimizers)}")
+    declared = study.config.get("controls", {}).get("matched_step")
+    if treatments is None:
+        treatments = declared if isinstance(declared, list) else [o for o in study.optimizers if o != baseline]
     cells = study.swept_settings
     rows = []
     groups = summary.groupby(cells, sort=False) if cells else [((), summary)]
@@ -84,7 +88,7 @@ def evidence(study: Study | str | Path, baseline: str | None = None, metrics: Se
         key = key if isinstance(key, tuple) else (key,)
         arm = {(o, c): g for (o, c), g in group.groupby(["optimizer", "control"], sort=False)}
         matched = group[group["control"] == "matched_step"]
-        for treatment in [o for o in study.optimizers if o != baseline]:
+        for treatment in treatments:
             for metric in metrics:
                 kind = metric_kind(metric)
                 contrasts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -110,7 +114,9 @@ def evidence(study: Study | str | Path, baseline: str | None = None, metrics: Se
     columns = [*cells, "treatment", "baseline", "metric", "kind", "contrast", "n", "effect", "ci_low", "ci_high",
                "p", "win_rate"]
     table = pd.DataFrame(rows, columns=columns)
-    table["p_holm"] = holm(table["p"].to_numpy(dtype=float))
+    table["p_holm"] = np.nan
+    for _, family in table.groupby("metric", sort=False):
+        table.loc[family.index, "p_holm"] = holm(family["p"].to_numpy(dtype=float))
     table["verdict"] = [verdict(k, lo, hi, p) for k, lo, hi, p in
                         zip(table["kind"], table["ci_low"], table["ci_high"], table["p_holm"])]
     return table
