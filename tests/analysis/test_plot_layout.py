@@ -8,6 +8,8 @@ share their y scale, and each optimizer has one hue in every figure of a study.
 from __future__ import annotations
 
 import colorsys
+import subprocess
+import sys
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +212,27 @@ def test_figures_are_saved_by_a_separate_step(study_dirs: dict[str, Path], tmp_p
     assert [p.name for p in paths] == list(figs)
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plotting_leaves_matplotlib_global_state_alone(study_dirs: dict[str, Path]) -> None:
+    """Importing muonlab.analysis and drawing a study's figures leaves every rcParam as
+    it was and selects no backend: the raw ``backend`` entry (read without resolving it)
+    is unchanged and no figure is registered with pyplot (fresh interpreter; seaborn
+    itself imports pyplot, which selects nothing until used)."""
+    script = f"""
+import matplotlib
+raw_backend = lambda: dict.__getitem__(matplotlib.rcParams, "backend")
+before = {{k: v for k, v in matplotlib.rcParams.items() if k != "backend"}}
+backend = raw_backend()
+from muonlab.analysis import load_study, study_figures
+figures = study_figures(load_study({str(study_dirs["awbt_injection"])!r}))
+after = {{k: v for k, v in matplotlib.rcParams.items() if k != "backend"}}
+assert raw_backend() is backend, (backend, raw_backend())
+assert before == after, {{k for k in before if before[k] != after[k]}}
+import matplotlib.pyplot as plt
+assert plt.get_fignums() == [], plt.get_fignums()
+print(len(figures))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"
