@@ -60,7 +60,11 @@ def test_event_window_offsets(tmp_path):
     assert (injected[injected["k"] < 0]["c"] == 0.9).all()
 
 
-def test_evidence_plots_are_written(tmp_path):
+def test_evidence_plots_draw_every_series(tmp_path):
     study = _study(tmp_path)
-    assert plot_closed_loop_columns(study).is_file()
-    assert plot_spike_rho(study).is_file()
+    loop = plot_closed_loop_columns(study)
+    assert [line.get_label() for line in loop.axes[0].get_lines()[:3]] == [
+        "injected columns (event at 0)", "other columns", "placebo: next event's columns half-way between events"]
+    rho = plot_spike_rho(study)
+    # One optimizer: its median counts over the 5 thresholds of the grid (2 columns here).
+    assert list(rho.axes[0].get_lines()[0].get_ydata()) == [2.0, 1.0]
