@@ -58,7 +58,7 @@ def verdict(effect_kind: str, ci_low: float, ci_high: float, p_holm: float) -> s
 
 def _values(frame: pd.DataFrame, metric: str) -> pd.Series:
     if frame["seed"].duplicated().any():
-        raise StudyLoadError("evidence: several runs per seed in one arm; give a study without swept hyperparameters")
+        raise StudyLoadError("several runs per seed in one arm; give a study without swept hyperparameters")
     return frame.set_index("seed")[metric].astype(float)
 
 
@@ -73,10 +73,10 @@ def evidence(study: Study | str | Path, baseline: str | None = None, metrics: Se
     study = study if isinstance(study, Study) else load_study(study)
     summary = study.summary
     if "control" not in summary.columns:
-        raise StudyLoadError(f"evidence: {study.path} has no control column; run a study with [controls]")
+        raise StudyLoadError(f"{study.path} has no control column; run a study with [controls]")
     baseline = baseline or study.config.get("controls", {}).get("baseline")
     if baseline not in set(summary["optimizer"]):
-        raise StudyLoadError(f"evidence: baseline {baseline!r} is not an optimizer of the study; allowed: "
+        raise StudyLoadError(f"baseline {baseline!r} is not an optimizer of the study; allowed: "
                              f"{', '.join(study.optimizers)}")
     declared = study.config.get("controls", {}).get("matched_step")
     if treatments is None:
@@ -162,7 +162,7 @@ def rewrite_block(text: str, block: str) -> str:
     """``text`` with the part between :data:`BEGIN` and :data:`END` replaced by ``block``."""
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(text):
-        raise StudyLoadError(f"evidence: no {BEGIN} ... {END} block to rewrite")
+        raise StudyLoadError(f"no {BEGIN} ... {END} block to rewrite")
     return pattern.sub(lambda _: f"{BEGIN}\n{block.rstrip()}\n{END}", text)
 
 
