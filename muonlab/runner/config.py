@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ import torch
 from muonlab import optim
 
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
+from .memory import check_memory
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .settings import ConfigError, Setting, type_name
 
@@ -241,6 +243,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         source=text,
     )
     _check_distinct_runs(study)
+    check_memory(study)
     return study
 
 
@@ -417,6 +420,9 @@ def _hparam_values(raw: Any, default: Any, path: str) -> tuple[Any, ...]:
             raise ConfigError(f"{path}: expected a value, got a table")
         if isinstance(v, list):
             v = tuple(v)
+        for number in v if isinstance(v, tuple) else (v,):
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ConfigError(f"{path}: must be a finite number, got {raw!r}")
         # An integer where the default is a float is the same number (lr = 1 is 1.0), so
         # that both spellings give the same run id.
         if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
