@@ -13,7 +13,7 @@ from .plots_pinn import (
     plot_pinn_training,
 )
 from .plots_diagnostics import load_spectra, plot_diagnostics, plot_dom_ratio, plot_gram_dominance, plot_spectra, plot_spectral_density
-from .tables import TableResult, format_cell, format_number, quartiles, table, to_markdown, write_table
+from .tables import TableResult, format_cell, format_number, quartiles, save_table, table, to_markdown, write_table
 
 __all__ = [
     "Study",
@@ -38,6 +38,7 @@ __all__ = [
     "plot_spectral_density",
     "plot_study",
     "quartiles",
+    "save_table",
     "table",
     "to_markdown",
     "write_table",
