@@ -110,7 +110,7 @@ def row_order(study: Study, summary: pd.DataFrame, by: Sequence[str]) -> dict[st
         keys: dict[Hashable, tuple[int, float]] = {}
         for i, v in enumerate(values):
             number = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
-            keys[v] = (0, float(number)) if not isinstance(v, bool) and pd.notna(number) else (1, float(i))
+            keys[v] = (0, float(number)) if not isinstance(v, (bool, np.bool_)) and pd.notna(number) else (1, float(i))
         order[column] = keys
     return order
 
