@@ -152,8 +152,8 @@ def test_ctrl_c_is_one_line_with_the_resume_command(tmp_path: Path) -> None:
     """SIGINT once a run is recorded: exit 130, one line naming what finished and the
     exact --resume command, which then finishes the study."""
     path = tmp_path / "s.toml"
-    # runs of a few seconds each, so the signal arrives while one is running
-    path.write_text(TINY.replace("steps = 10", "steps = 4000").replace("d = 4", "d = 16").replace("seeds = 2", "seeds = 3"))
+    # 6 runs of about a second each, so the signal arrives while one is running
+    path.write_text(TINY.replace("steps = 10", "steps = 2000").replace("d = 4", "d = 8").replace("seeds = 2", "seeds = 3"))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "muonlab", "run", str(path), "--out", str(out), "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
