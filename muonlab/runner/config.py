@@ -48,7 +48,7 @@ import torch
 from muonlab import optim
 
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
-from .memory import check_memory
+from .memory import RunSize, check_memory
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .settings import ConfigError, Setting, type_name
 
@@ -180,6 +180,11 @@ class StudyConfig:
                         )
         return tuple(out)
 
+    def size(self) -> RunSize:
+        """What one run's memory grows with (:mod:`muonlab.runner.memory`)."""
+        awbt_d = max(dict(self.problem_grid)["d"]) if self.problem == "awbt" else 0
+        return RunSize(self.steps, self.every, len(self.seeds) if self.batch_seeds else 1, awbt_d)
+
     def swept_settings(self) -> tuple[str, ...]:
         """Problem settings with more than one value in the grid."""
         return tuple(k for k, v in self.problem_grid if len(v) > 1)
@@ -243,7 +248,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         source=text,
     )
     _check_distinct_runs(study)
-    check_memory(study)
+    check_memory(study.size())
     return study
 
 

@@ -13,12 +13,9 @@ available now; a study within it may still not fit next to other programs.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from .settings import ConfigError
-
-if TYPE_CHECKING:
-    from .config import StudyConfig
 
 # float64 loss per step: device buffer + host copy + spike-statistics copy.
 BYTES_PER_STEP = 3 * 8
@@ -45,16 +42,23 @@ def available_bytes() -> int | None:
         return None
 
 
-def run_bytes(study: StudyConfig) -> tuple[int, str]:
-    """Estimated bytes of one run (one seed batch with ``batch_seeds``) and the key that
-    drives them (``steps`` or ``problem.d``)."""
-    seeds = len(study.seeds) if study.batch_seeds else 1
-    rows = study.steps // study.every + 1
-    log = seeds * (study.steps * BYTES_PER_STEP + rows * BYTES_PER_ROW)
-    problem = 0
-    if study.problem == "awbt":
-        d = max(dict(study.problem_grid)["d"])
-        problem = seeds * AWBT_MATRICES * d * d * 8
+@dataclass(frozen=True)
+class RunSize:
+    """What a run's memory grows with: ``steps``, ``every``, the seeds run together
+    (``len(seeds)`` with ``batch_seeds``, else 1) and AWB-T's largest ``d`` (0 otherwise)."""
+
+    steps: int
+    every: int
+    seeds: int = 1
+    awbt_d: int = 0
+
+
+def run_bytes(size: RunSize) -> tuple[int, str]:
+    """Estimated bytes of one run (one seed batch) and the key that drives them
+    (``steps`` or ``problem.d``)."""
+    rows = size.steps // size.every + 1
+    log = size.seeds * (size.steps * BYTES_PER_STEP + rows * BYTES_PER_ROW)
+    problem = size.seeds * AWBT_MATRICES * size.awbt_d**2 * 8
     return log + problem, ("steps" if log >= problem else "problem.d")
 
 
@@ -62,15 +66,15 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
-def check_memory(study: StudyConfig, available: int | None = None) -> None:
+def check_memory(size: RunSize, available: int | None = None) -> None:
     """:class:`ConfigError` naming the key when one run needs more memory than is available."""
     available = available_bytes() if available is None else available
     if available is None:
         return
-    need, key = run_bytes(study)
+    need, key = run_bytes(size)
     if need > available:
         lower = "lower steps or raise every" if key == "steps" else "lower problem.d"
         raise ConfigError(
-            f"{key}: one run needs about {_gib(need)} of memory ({study.steps} steps, every = {study.every}), "
+            f"{key}: one run needs about {_gib(need)} of memory ({size.steps} steps, every = {size.every}), "
             f"more than the {_gib(available)} available; {lower}"
         )

@@ -5,6 +5,7 @@ divergence, and the CPU recorded in manifest.json."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_non_finite_numbers_are_rejected_naming_the_key(problem: str, name: str,
 def test_a_step_log_beyond_memory_is_refused_naming_steps() -> None:
     with pytest.raises(ConfigError, match=r"^steps: one run needs about .* GiB of memory .* lower steps or raise every$"):
         study(steps=10**12)
-    tiny = study(steps=100)
+    tiny = study(steps=100).size()
     need, key = run_bytes(tiny)
     assert key == "steps" and need >= 100 * BYTES_PER_STEP
     check_memory(tiny, available=need)  # fits exactly
@@ -55,11 +56,11 @@ def test_a_step_log_beyond_memory_is_refused_naming_steps() -> None:
 
 
 def test_a_large_awbt_dimension_is_refused_naming_problem_d() -> None:
-    big = study()
-    need, _ = run_bytes(big)
+    size = study().size()
+    assert size.awbt_d == 4
     with pytest.raises(ConfigError, match=r"^problem\.d: .* lower problem\.d$"):
-        check_memory(parse_study(BASE.format(problem="", name="muon", hparams="").replace("d = 4", "d = 100000")), available=10 * 2**30)
-    check_memory(big, available=need)
+        check_memory(replace(size, awbt_d=100_000), available=10 * 2**30)  # 10 x 1e10 x 8 B = 745 GiB
+    check_memory(size, available=run_bytes(size)[0])
 
 
 def test_an_overflowing_statistic_is_divergence_not_failure(tmp_path: Path) -> None:
