@@ -60,6 +60,7 @@ def run_study(
         study, tuning_rows = resolve_tuning(study, lambda configs: _execute(configs, study, backend))
         study, known, records = resolve_matched_step(study, lambda configs: _execute(configs, study, backend))
         output = StudyOutput(out, study, device=describe_device(device), resume=resume)
+        output.manifest["cpu"]["run_threads"] = getattr(backend, "threads_per_worker", None)
         if tuning_rows:
             write_tuning_table(out, tuning_rows)
         if records:
