@@ -37,6 +37,7 @@ import pandas as pd
 
 from .compare import ALPHA, holm, metric_kind, paired_stats
 from .load import Study, StudyLoadError, load_study
+from .readme_block import readme_block
 from .tables import format_number
 
 DEFAULT_METRICS = ("final_loss", "excess_loss_median", "spike_count@1.5")
@@ -175,12 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         study = load_study(args.dir)
-        _, markdown = write_evidence(study, args.baseline, [m.strip() for m in args.metric.split(",") if m.strip()])
+        table, markdown = write_evidence(study, args.baseline, [m.strip() for m in args.metric.split(",") if m.strip()])
         if args.readme is not None:
-            from .readme_block import readme_block
-
-            args.readme.write_text(rewrite_block(args.readme.read_text(encoding="utf-8"), readme_block(study, markdown)),
-                                   encoding="utf-8")
+            block = readme_block(study, table, markdown)
+            args.readme.write_text(rewrite_block(args.readme.read_text(encoding="utf-8"), block), encoding="utf-8")
     except StudyLoadError as exc:
         print(f"evidence: error: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,6 @@ import re
 
 import pandas as pd
 
-from .evidence import evidence
 from .load import Study
 from .tables import table
 
@@ -35,13 +34,10 @@ def parse_verdicts(text: str) -> dict[tuple[str, str, str, str], str]:
     return {(m["cell"], m["treatment"], m["metric"], m["contrast"]): m["verdict"] for m in VERDICT_LINE.finditer(text)}
 
 
-def readme_block(study: Study, evidence_markdown: str | None = None) -> str:
-    """The Markdown of the block (see the module docstring)."""
-    from .evidence import to_markdown
-
+def readme_block(study: Study, paired: pd.DataFrame, evidence_markdown: str) -> str:
+    """The Markdown of the block (see the module docstring) from the study, its
+    evidence table ``paired`` and that table's Markdown."""
     cells = study.swept_settings
-    paired = evidence(study)
-    evidence_markdown = evidence_markdown or to_markdown(paired, cells)
     summary = study.summary
     injected = Study(study.path, summary[summary["control"] == "none"], study.steps, study.events,
                      study.manifest, study.config)

@@ -268,14 +268,9 @@ def resolve_matched_step(study: Any, execute_all: Callable[[Sequence[Any]], list
     return replace(study, extra_runs=matched), known, records
 
 
-def write_match_table(out: Any, records: Sequence[MatchRecord]) -> list[dict[str, Any]]:
-    """Write ``matched_step.csv`` into the study directory ``out``; returns its rows as
-    dicts (for ``manifest.json``)."""
-    from .outputs import csv_text, format_value, write_atomic
-
+def match_rows(records: Sequence[MatchRecord]) -> list[dict[str, Any]]:
+    """The rows of ``matched_step.csv`` as dicts (for ``manifest.json``)."""
     header, rows = match_table(records)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "matched_step.csv", csv_text(header, ([format_value(v) for v in row] for row in rows)))
     return [dict(zip(header, row)) for row in rows]
 
 
@@ -355,9 +350,4 @@ def resolve_tuning(study: Any, execute_all: Callable[[Sequence[Any]], list[Any]]
     return tuned, rows
 
 
-def write_tuning_table(out: Any, rows: Sequence[Sequence[Any]]) -> None:
-    """``tuning.csv``: optimizer, lr, tuning seeds, rule, score, selected."""
-    from .outputs import csv_text, format_value, write_atomic
-
-    header = ("optimizer", "lr", "tuning_seeds", "rule", "score", "selected")
-    write_atomic(out / "tuning.csv", csv_text(header, ([format_value(v) for v in row] for row in rows)))
+TUNING_HEADER = ("optimizer", "lr", "tuning_seeds", "rule", "score", "selected")

@@ -15,10 +15,10 @@ from tqdm import tqdm
 from .backends import Backend, LocalBackend
 from .batched import describe_plan, plan_cells, run_cells
 from .config import StudyConfig
-from .controls import resolve_matched_step, resolve_tuning, write_match_table, write_tuning_table
+from .controls import TUNING_HEADER, match_rows, match_table, resolve_matched_step, resolve_tuning
 from .device import describe_device, resolve_device
 from .config import RunConfig
-from .outputs import StudyOutput, check_output_dir
+from .outputs import StudyOutput, check_output_dir, csv_text, format_value, write_atomic
 from .run import RunResult
 
 
@@ -62,9 +62,10 @@ def run_study(
         output = StudyOutput(out, study, device=describe_device(device), resume=resume)
         output.manifest["cpu"]["run_threads"] = getattr(backend, "threads_per_worker", None)
         if tuning_rows:
-            write_tuning_table(out, tuning_rows)
+            write_csv(out / "tuning.csv", TUNING_HEADER, tuning_rows)
         if records:
-            output.manifest["matched_step"] = write_match_table(out, records)
+            write_csv(out / "matched_step.csv", *match_table(records))
+            output.manifest["matched_step"] = match_rows(records)
         done = output.finished()
         for run_id, result in known.items():
             if run_id in output.order and run_id not in done:
@@ -94,3 +95,8 @@ def _execute(configs: Sequence[RunConfig], study: StudyConfig, backend: Backend)
     results = run_cells(plan_cells(configs), backend) if study.batch_seeds else backend.run_all(configs)
     by_id = {r.run_id: r for r in results}
     return [by_id[c.run_id] for c in configs]
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A small table of the study directory (``tuning.csv``, ``matched_step.csv``)."""
+    write_atomic(path, csv_text(header, ([format_value(v) for v in row] for row in rows)))

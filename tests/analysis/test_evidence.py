@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from muonlab.analysis import load_study
-from muonlab.analysis.evidence import BEGIN, END, evidence, main, rewrite_block, verdict
+from muonlab.analysis.evidence import BEGIN, END, evidence, main, rewrite_block, to_markdown, verdict
 from muonlab.analysis.readme_block import parse_verdicts, readme_block
 from muonlab.cli import main as muonlab
 
@@ -86,7 +86,7 @@ def test_contrasts_and_burst_effect(tiny):
 def test_readme_block_round_trip(tiny, tmp_path, capsys):
     study = load_study(tiny)
     table = evidence(study)
-    block = readme_block(study)
+    block = readme_block(study, table, to_markdown(table, study.swept_settings))
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
     assert main([str(tiny), "--readme", str(readme)]) == 0
