@@ -23,6 +23,7 @@ from muonlab.diagnostics.hvp import LossFn
 from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
 from .config import RunConfig
+from .split import wants_hybrid
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> 
     problem = DigitsMLP(seed=config.seed, **dict(config.settings), dtype=dtype, device=device)
     model = problem.model
     hparams = dict(config.hparams)
-    if "momentum_hook" in optim.hyperparameters(config.optimizer):
+    if wants_hybrid(config):
         optimizer = optim.hybrid(model, matrix=config.optimizer, matrix_hparams=hparams)
     else:
         optimizer = optim.build(config.optimizer, model.parameters(), **hparams)
