@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Any
 import torch
 
 from muonlab import optim
+from muonlab.tomlcompat import tomllib
 
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .problem_api import problem_kind, problem_names
