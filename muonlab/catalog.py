@@ -61,14 +61,15 @@ def description(text: str) -> str:
 
 
 def resolve(path_or_name: Path | str, kind: str = "studies") -> Path:
-    """A study file: ``path_or_name`` itself when it is a file, else the shipped study of
-    that name; :class:`CatalogError` naming the shipped ones otherwise."""
+    """A study file: ``path_or_name`` itself when it is a file or looks like a path (a
+    ``.toml`` suffix or a directory part: the loader then reports a missing file), else
+    the shipped study of that name; :class:`CatalogError` naming the shipped ones."""
     path = Path(path_or_name)
-    if path.is_file():
+    if path.is_file() or path.suffix == ".toml" or len(path.parts) > 1:
         return path
     shipped = entries(kind)
-    if str(path_or_name) in shipped:
-        return shipped[str(path_or_name)].path
+    if path.name in shipped:
+        return shipped[path.name].path
     names = ", ".join(shipped) or "none installed"
     raise CatalogError(f"{path_or_name}: no such study file or shipped study; shipped: {names} (muonlab {kind})")
 
