@@ -99,3 +99,19 @@ def test_plugin_study_through_the_cli(installed: None, tmp_path: Path) -> None:
     np.testing.assert_allclose(rms, 2e-2, rtol=1e-4)
     # ...and equal the step_size diagnostic, computed separately (T F.2).
     np.testing.assert_allclose(rms, [float(r["step_size"]) for r in rows], rtol=1e-4)
+
+
+def test_plugin_runs_are_reproducible(installed: None, tmp_path: Path) -> None:
+    """Same config and seed, same numbers: the plugin problem draws from (seed, step)."""
+    script = (
+        "import sys, numpy as np\n"
+        "from muonlab.runner import parse_study, run\n"
+        "study = parse_study(open(sys.argv[1]).read())\n"
+        "for config in study.runs()[::2]:\n"
+        "    a, b = run(config), run(config)\n"
+        "    assert a.status == b.status == 'done'\n"
+        "    assert a.columns.keys() == b.columns.keys()\n"
+        "    assert all(np.array_equal(a.columns[k], b.columns[k], equal_nan=True) for k in a.columns), config.label\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(PLUGIN / "study.toml")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
