@@ -19,7 +19,8 @@ from muonlab import optim
 from .config import RunConfig
 from .problem_api import problem_plugin
 from .split import wants_hybrid
-from .tasks import TASK_BUILDERS, Task
+from .task import Task
+from .tasks import TASK_BUILDERS
 
 
 def build_task(config: RunConfig, *, device: torch.device, dtype: torch.dtype) -> Task:

@@ -20,13 +20,13 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .external_task import build_task
 from .observers import RunObserver, spectrum_columns
 from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
-from .external_task import build_task
-from .tasks import EventRecord, Task
+from .task import EventRecord, Task
 
 # Steps between divergence checks (one host sync each); also the granularity at which
 # a diverged run stops.
