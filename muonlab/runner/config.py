@@ -25,6 +25,8 @@ Schema (every key optional unless marked required)::
     name = "trasmuon"          # required: a muonlab.optim registry name
     label = "TrasMuon"         # optional display name (default: name), unique
     lr = [1e-3, 3e-3]          # any hyperparameter of muonlab.optim.hyperparameters(name)
+    hybrid = true              # external optimizers on a model (digits, helmholtz, plugin
+                               # problems): hidden matrices to it, the rest to AdamW
 
 Validation happens once, here: every error is a :class:`ConfigError` whose one-line
 message starts with the key path (``optimizers[1].lr``, ``problem.kappa``) and says what
@@ -37,7 +39,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +47,12 @@ from typing import Any
 import torch
 
 from muonlab import optim
+from muonlab.tomlcompat import tomllib
 
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .memory import RunSize, check_memory
-from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
+from .problem_api import problem_kind, problem_names
+from .problems import INJECTION_SETTINGS, SPIKE_SETTINGS, ProblemKind
 from .settings import ConfigError, Setting, type_name
 
 STUDY_KEYS = (
@@ -89,10 +92,15 @@ class RunConfig:
     device: str = "auto"
     spikes: Items = ()
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
+    # An external optimizer's explicit split choice (None: the built-in rule, see
+    # muonlab.runner.split); in the identity only when given, so built-in ids never change.
+    hybrid: bool | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the run's trajectory (the input of :attr:`run_id`)."""
+        hybrid = {} if self.hybrid is None else {"hybrid": self.hybrid}
         return {
+            **hybrid,
             "problem": self.problem,
             "settings": dict(self.settings),
             "injection": None if self.injection is None else dict(self.injection),
@@ -114,11 +122,13 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """One ``[[optimizers]]`` entry: registry name, display label, hyperparameter grid."""
+    """One ``[[optimizers]]`` entry: registry name, display label, hyperparameter grid,
+    and for an external optimizer its ``hybrid`` split choice."""
 
     name: str
     label: str
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
+    hybrid: bool | None = None
 
     def combinations(self) -> Iterator[Items]:
         keys = [k for k, _ in self.grid]
@@ -148,7 +158,7 @@ class StudyConfig:
 
     @property
     def kind(self) -> ProblemKind:
-        return PROBLEMS[self.problem]
+        return problem_kind(self.problem)
 
     def problem_combinations(self) -> Iterator[Items]:
         keys = [k for k, _ in self.problem_grid]
@@ -173,6 +183,7 @@ class StudyConfig:
                                 hparams=hparams,
                                 seed=seed,
                                 label=spec.label,
+                                hybrid=spec.hybrid,
                                 device=self.device,
                                 spikes=self.spikes,
                                 diagnostics=self.diagnostics,
@@ -229,7 +240,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     batch_seeds = _scalar(Setting("batch_seeds", bool, None, "true or false"), raw.get("batch_seeds", False), "batch_seeds")
     spikes = _spikes(raw.get("spikes", {}), kind)
     diagnostics = parse_diagnostics(raw.get("diagnostics", {}), log_every=every)
-    optimizers = _optimizers(raw.get("optimizers"), injection)
+    optimizers = _optimizers(raw.get("optimizers"), injection, kind)
 
     study = StudyConfig(
         name=name,
@@ -283,7 +294,7 @@ def _table(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def _problem_table(raw: Mapping[str, Any]) -> tuple[ProblemKind, Mapping[str, Any]]:
-    allowed = ", ".join(PROBLEMS)
+    allowed = ", ".join(problem_names())
     if "problem" not in raw:
         raise ConfigError(f"problem: missing; give [problem] with name = one of {allowed}")
     value = raw["problem"]
@@ -291,9 +302,12 @@ def _problem_table(raw: Mapping[str, Any]) -> tuple[ProblemKind, Mapping[str, An
     if "name" not in table:
         raise ConfigError(f"problem.name: missing; allowed: {allowed}")
     name = table["name"]
-    if name not in PROBLEMS:
+    if not isinstance(name, str) or name not in problem_names():
         raise ConfigError(f"problem.name: unknown problem {name!r}; allowed: {allowed}")
-    return PROBLEMS[name], table
+    try:
+        return problem_kind(name), table
+    except ValueError as exc:
+        raise ConfigError(f"problem.name: {exc}") from None
 
 
 def _grid_values(setting: Setting, value: Any, path: str) -> tuple[Any, ...]:
@@ -362,7 +376,7 @@ def _spikes(value: Any, kind: ProblemKind) -> Items:
     return tuple(out.items())
 
 
-def _optimizers(value: Any, injection: Items | None) -> tuple[OptimizerSpec, ...]:
+def _optimizers(value: Any, injection: Items | None, kind: ProblemKind) -> tuple[OptimizerSpec, ...]:
     if value is None:
         raise ConfigError("optimizers: missing; give at least one [[optimizers]] table with a name")
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -371,7 +385,7 @@ def _optimizers(value: Any, injection: Items | None) -> tuple[OptimizerSpec, ...
         raise ConfigError("optimizers: empty; give at least one [[optimizers]] table with a name")
     specs: list[OptimizerSpec] = []
     for i, table in enumerate(value):
-        spec = _optimizer(table, f"optimizers[{i}]", injection)
+        spec = _optimizer(table, f"optimizers[{i}]", injection, kind)
         for j, other in enumerate(specs):
             if other.label == spec.label:
                 raise ConfigError(f"optimizers[{i}].label: {spec.label!r} is already used by optimizers[{j}]; give each entry a distinct label")
@@ -379,36 +393,50 @@ def _optimizers(value: Any, injection: Items | None) -> tuple[OptimizerSpec, ...
     return tuple(specs)
 
 
-def _optimizer(table: Mapping[str, Any], path: str, injection: Items | None) -> OptimizerSpec:
+def _optimizer(table: Mapping[str, Any], path: str, injection: Items | None, kind: ProblemKind) -> OptimizerSpec:
     if "name" not in table:
-        raise ConfigError(f"{path}.name: missing; allowed: {', '.join(optim.OPTIMIZERS)}")
+        raise ConfigError(f"{path}.name: missing; allowed: {', '.join(optim.OPTIMIZERS)} or an external optimizer (module:Class)")
     name = table["name"]
-    if not isinstance(name, str) or name not in optim.OPTIMIZERS:
-        raise ConfigError(f"{path}.name: unknown optimizer {name!r}; allowed: {', '.join(optim.OPTIMIZERS)}")
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}.name: expected a string, got {type_name(name)} {name!r}")
+    try:
+        defaults = optim.hyperparameters(name)
+    except ValueError as exc:
+        raise ConfigError(f"{path}.name: {exc}") from None
     label = _string(table.get("label", name), f"{path}.label")
-    defaults = optim.hyperparameters(name)
     if injection is not None and dict(injection)["site"] == "momentum" and "momentum_hook" not in defaults:
         raise ConfigError(
-            f"{path}.name: {name!r} has no momentum hook for injection.site = \"momentum\"; "
+            f"{path}.name: {optim.describe(name)} has no momentum hook for injection.site = \"momentum\"; "
             "use a Muon-family optimizer or injection.site = \"gradient\""
         )
     allowed = tuple(k for k in defaults if k not in RUNNER_HPARAMS)
     grid: list[tuple[str, tuple[Any, ...]]] = []
     for key, raw in table.items():
-        if key in ("name", "label"):
+        if key in ("name", "label", "hybrid"):
             continue
         if key in RUNNER_HPARAMS:
             raise ConfigError(f"{path}.{key}: not allowed in a study ({RUNNER_HPARAMS[key]})")
         if key not in allowed:
-            raise ConfigError(f"{path}.{key}: unknown hyperparameter of {name!r}; allowed: {', '.join(allowed)}")
+            raise ConfigError(f"{path}.{key}: unknown hyperparameter of {optim.describe(name)}; allowed: {', '.join(allowed)}")
         values = _hparam_values(raw, defaults[key], f"{path}.{key}")
         for v in values:
             _try_build(name, {key: v}, f"{path}.{key}")
         grid.append((key, values))
-    spec = OptimizerSpec(name=name, label=label, grid=tuple(grid))
+    spec = OptimizerSpec(name=name, label=label, grid=tuple(grid), hybrid=_hybrid(table, path, name, kind))
     for combination in spec.combinations():
         _try_build(name, dict(combination), path)
     return spec
+
+
+def _hybrid(table: Mapping[str, Any], path: str, name: str, kind: ProblemKind) -> bool | None:
+    """An external optimizer's ``hybrid`` key (built-ins follow their fixed rule)."""
+    if "hybrid" not in table:
+        return None
+    if name in optim.OPTIMIZERS:
+        raise ConfigError(f"{path}.hybrid: only for external optimizers; built-in {name!r} follows the fixed split (docs/studies.md)")
+    if not kind.splits:
+        raise ConfigError(f"{path}.hybrid: problem {kind.name!r} has a single matrix parameter; the split applies to problems with a model")
+    return _scalar(Setting("hybrid", bool, None, "true or false"), table["hybrid"], f"{path}.hybrid")
 
 
 def _hparam_values(raw: Any, default: Any, path: str) -> tuple[Any, ...]:

@@ -23,7 +23,8 @@ class ProblemKind:
     ``injection_columns(settings)`` is the number of feature columns an outlier
     injection may pick from (``None`` when the problem takes no injection);
     ``event_rho`` the default spike threshold of the event-aligned rule (SPEC 4);
-    ``finals`` the problem-specific columns of ``summary.csv``.
+    ``finals`` the problem-specific columns of ``summary.csv``; ``splits`` whether its
+    parameters are a model the hybrid split applies to (an external optimizer's ``hybrid``).
     """
 
     name: str
@@ -33,6 +34,7 @@ class ProblemKind:
     finals: tuple[str, ...]
     injection_columns: Callable[[Mapping[str, Any]], int] | None = None
     event_rho: float = 1.5
+    splits: bool = False
 
     def setting(self, key: str) -> Setting | None:
         return next((s for s in self.settings if s.name == key), None)
@@ -83,6 +85,7 @@ DIGITS_KIND = ProblemKind(
     ),
     default_steps=500,
     finals=("final_test_loss", "final_test_acc"),
+    splits=True,
 )
 
 HELMHOLTZ_KIND = ProblemKind(
@@ -110,6 +113,7 @@ HELMHOLTZ_KIND = ProblemKind(
     default_steps=4000,
     finals=("final_rel_l2", "rel_l2_t0", "step_size_median"),
     event_rho=3.0,
+    splits=True,
 )
 
 PROBLEMS: dict[str, ProblemKind] = {

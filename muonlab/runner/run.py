@@ -20,11 +20,13 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .external_task import build_task
 from .observers import RunObserver, spectrum_columns
+from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
-from .tasks import EventRecord, Task, build_task
+from .task import EventRecord, Task
 
 # Steps between divergence checks (one host sync each); also the granularity at which
 # a diverged run stops.
@@ -91,7 +93,7 @@ def run(config: RunConfig) -> RunResult:
 
 def final_metrics(task: Task) -> dict[str, Any]:
     """The task's finals, at the x sequence for schedule-free methods."""
-    task.optimizer.eval()
+    set_mode(task.optimizer, "eval")
     with torch.no_grad():
         return task.finals()
 
@@ -151,10 +153,13 @@ def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | No
     running is recorded as diverged at that step (the overflow cannot be told apart by
     seed) and the loop stops."""
     optimizer = task.optimizer
-    optimizer.train()
+    # An optimizer without its own statistics (an external one) is measured by the
+    # parameter change at logged steps only.
+    deltas = None if reports_stats(optimizer) else ParamDeltaStats(task.params)
+    set_mode(optimizer, "train")
     for step in range(1, steps + 1):
         try:
-            diverged = _train_step(task, log, step, steps, observer)
+            diverged = _train_step(task, log, step, steps, observer, deltas)
         except (OverflowError, RuntimeError) as exc:
             if not is_overflow(exc):
                 raise
@@ -165,7 +170,9 @@ def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | No
             return
 
 
-def _train_step(task: Task, log: StepLog, step: int, steps: int, observer: RunObserver | None) -> bool:
+def _train_step(
+    task: Task, log: StepLog, step: int, steps: int, observer: RunObserver | None, deltas: ParamDeltaStats | None
+) -> bool:
     """One step of :func:`train_steps`; True when every seed has diverged."""
     optimizer = task.optimizer
     optimizer.zero_grad(set_to_none=True)
@@ -175,14 +182,18 @@ def _train_step(task: Task, log: StepLog, step: int, steps: int, observer: RunOb
         task.before_step(step)
     if observer is not None:
         observer.before_step(step)
+    logged = log.is_logged(step)
+    if deltas is not None and logged:
+        deltas.before_step()
     optimizer.step()
     log.record_loss(step, loss)
     if task.after_step is not None:
         with torch.no_grad():
             task.after_step(step)
-    if log.is_logged(step):
+    if logged:
         with torch.no_grad():
-            row = {**optimizer.last_stats_tensors(), **task.metrics()}
+            stats = optimizer.last_stats_tensors() if deltas is None else deltas.after_step()
+            row = {**stats, **task.metrics()}
         if observer is not None:
             row.update(observer.after_step(step))
         log.record_row(step, row)

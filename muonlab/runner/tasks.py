@@ -23,6 +23,7 @@ from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjectio
 
 from .config import RunConfig
 from .helmholtz_task import helmholtz_task
+from .split import wants_hybrid
 from .task import EventRecord, StepLoss, Task
 
 
@@ -152,7 +153,7 @@ def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> 
     problem = DigitsMLP(seed=config.seed, **dict(config.settings), dtype=dtype, device=device)
     model = problem.model
     hparams = dict(config.hparams)
-    if "momentum_hook" in optim.hyperparameters(config.optimizer):
+    if wants_hybrid(config):
         optimizer = optim.hybrid(model, matrix=config.optimizer, matrix_hparams=hparams)
     else:
         optimizer = optim.build(config.optimizer, model.parameters(), **hparams)
