@@ -46,6 +46,7 @@ from .backends.base import call_with_threads
 from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
+from .schedules import build_schedule
 from .seeding import seeded
 from .steplog import StepLog
 from .tasks import EventRecord, StepLoss, Task, injection_record, wire_injection
@@ -174,7 +175,7 @@ def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
     with seeded(first.seed):
         batch = BATCH_BUILDERS[first.problem](configs, device, DTYPES[first.dtype])
         log = StepLog(first.steps, first.every, device, batch=len(configs), extra=batch.task.row_steps)
-        train_steps(batch.task, log, first.steps)
+        train_steps(batch.task, log, first.steps, schedule=build_schedule(batch.task.optimizer, dict(first.schedule), first.steps))
     steps_run = [first.steps if d is None else d for d in log.diverged]
     finals: dict[str, np.ndarray] = {}
     if None in log.diverged:

@@ -21,6 +21,7 @@ import torch
 from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .observers import RunObserver, spectrum_columns
+from .schedules import Schedule, build_schedule
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
@@ -76,7 +77,8 @@ def run(config: RunConfig) -> RunResult:
         log = StepLog(config.steps, config.every, device, extra=task.row_steps)
         observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
             if config.diagnostics.enabled else None
-        train_steps(task, log, config.steps, observer)
+        schedule = build_schedule(task.optimizer, dict(config.schedule), config.steps)
+        train_steps(task, log, config.steps, observer, schedule)
     diverged_step = log.diverged[0]
     finals: dict[str, float] = {}
     spectrum = None
@@ -136,8 +138,11 @@ def assemble_result(
     )
 
 
-def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | None = None) -> None:
-    """The training loop. Nothing here reads a device value except the divergence check
+def train_steps(
+    task: Task, log: StepLog, steps: int, observer: RunObserver | None = None, schedule: Schedule | None = None
+) -> None:
+    """The training loop (``schedule``: the learning-rate schedule, stepped after each
+    ``optimizer.step()``). Nothing here reads a device value except the divergence check
     at flush points, which records each seed's first NaN/inf step in ``log.diverged``
     and stops the loop once every seed has diverged."""
     optimizer = task.optimizer
@@ -151,6 +156,8 @@ def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | No
         if observer is not None:
             observer.before_step(step)
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
         log.record_loss(step, loss)
         if task.after_step is not None:
             with torch.no_grad():

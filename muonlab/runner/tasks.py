@@ -213,6 +213,7 @@ def _same(loss: Tensor) -> StepLoss:
 
 
 # Adapters in their own modules need Task (above), hence imported here.
+from .gpt_task import gpt_task  # noqa: E402
 from .helmholtz_task import helmholtz_task  # noqa: E402
 
 TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]] = {
@@ -220,4 +221,5 @@ TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]]
     "river_valley": river_valley_task,
     "digits": digits_task,
     "helmholtz": helmholtz_task,
+    "gpt": gpt_task,
 }
