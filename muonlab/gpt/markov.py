@@ -2,8 +2,8 @@
 
 An order-``k`` Markov source over ``vocab`` tokens: every context (the last ``k``
 tokens) has ``support`` possible successors, a seeded random subset of the vocabulary,
-with Zipf-like probabilities ``p_r ∝ r^(-zipf)`` over a seeded random ranking
-(``r = 1..support``). The chain on contexts moves from ``(x_1..x_k)`` to
+with Zipf-like probabilities ``p_r ∝ r^(-zipf e_c)`` over a seeded random ranking
+(``r = 1..support``), ``e_c ~ Exp(1)`` a seeded per-context factor (mean exponent ``zipf``). The chain on contexts moves from ``(x_1..x_k)`` to
 ``(x_2..x_k, y)``; its stationary distribution ``pi`` (power iteration on the single
 closed class, float64) gives the entropy rate
 
@@ -48,8 +48,11 @@ class MarkovSource:
         # successors[c] in rank order (rank 1 = most likely); argsort of uniforms = a
         # random subset in random order, one row per context.
         self.successors = np.argsort(rng.random((self.n_contexts, vocab)), axis=1)[:, :support]
-        weights = np.arange(1, support + 1, dtype=np.float64) ** (-zipf)
-        self.probs = np.broadcast_to(weights / weights.sum(), (self.n_contexts, support))
+        # Zipf-like rows with a per-context exponent zipf * e_c, e_c ~ Exp(1): the row
+        # entropies differ, so the entropy rate depends on pi.
+        exponents = zipf * rng.exponential(size=(self.n_contexts, 1))
+        weights = np.arange(1, support + 1, dtype=np.float64) ** (-exponents)
+        self.probs = weights / weights.sum(axis=1, keepdims=True)
         self._cum = np.cumsum(self.probs, axis=1)
         self._cum[:, -1] = 1.0
         self.stationary = self._stationary()

@@ -8,7 +8,9 @@
   the burst events are functions of the run seed and step only, whatever the optimizer.
 - Bursts (``[injection]``): one :class:`~muonlab.toyproblems.OutlierInjection` per
   targeted matrix (``inject_layers``), seeded by ``(run seed, parameter name)``, so every
-  optimizer sees the same layers, columns and steps. ``site = "gradient"`` with
+  optimizer sees the same layers, columns and steps. ``inject_layers = "none"`` injects
+  nothing but keeps the event steps, so the burst-off control's event-aligned spike
+  statistics are measured at the same (placebo) steps. ``site = "gradient"`` with
   ``mode = "additive"`` is the ViT burst protocol of T App. E.5; ``site = "momentum"``
   the multiplicative eq. T-45 through the momentum hook (SPEC 2.2).
 - Rows: ``val_loss`` and ``val_gap`` (``val_loss - entropy_floor``) and the Gram
@@ -43,7 +45,9 @@ from .tasks import EventRecord, StepLoss, Task
 
 THRESHOLD_WINDOW = 10
 GRAM_TYPES = {"q": ("q",), "k": ("k",), "v": ("v",), "o": ("o",), "mlp": ("up", "down")}
-INJECT_LAYERS = {"all": ("q", "k", "v", "o", "up", "down"), "attention": ("q", "k", "v", "o"), "mlp": ("up", "down")}
+INJECT_LAYERS = {
+    "all": ("q", "k", "v", "o", "up", "down"), "attention": ("q", "k", "v", "o"), "mlp": ("up", "down"), "none": (),
+}
 
 
 def build_stream(settings: dict, seed: int) -> TokenStream:
@@ -80,6 +84,9 @@ class LayerBursts:
         kinds = INJECT_LAYERS[dict(config.settings)["inject_layers"]]
         self.site = settings.get("site")
         self.targets = {name: p for name, p in named if layer_type(name) in kinds}
+        # The schedule alone (inject_layers = "none": the burst-off control, whose
+        # event-aligned statistics are taken at the same steps).
+        self.schedule = OutlierInjection(**settings, seed=config.seed)
         self.injections = {
             name: OutlierInjection(**settings, seed=blake2b_int(f"{config.seed}:{name}", 8))
             for name in self.targets
@@ -89,8 +96,7 @@ class LayerBursts:
         self._by_param = {id(p): self.injections[name] for name, p in self.targets.items()}
 
     def event_steps(self, steps: int) -> tuple[int, ...]:
-        first = next(iter(self.injections.values()))
-        return tuple(first.event_steps(steps))
+        return tuple(self.schedule.event_steps(steps))
 
     def gradient_hook(self, step: int) -> None:
         """Gradient site: inject into every targeted ``.grad`` before ``step()``."""

@@ -119,7 +119,7 @@ GPT_KIND = ProblemKind(
     settings=(
         Setting("data", str, "markov", '"markov" or "file:PATH" of an existing text file', is_data_spec, "token source"),
         int_at_least("vocab", 2, 64, "markov: vocabulary size"),
-        int_at_least("order", 1, 2, "markov: context length k of the order-k chain"),
+        int_at_least("order", 1, 1, "markov: context length k of the order-k chain"),
         int_at_least("support", 1, 8, "markov: successors per context (sparsity; <= vocab)"),
         float_at_least("zipf", 0.0, 1.0, "markov: Zipf exponent of the transition rows"),
         int_at_least("source_seed", 0, 0, "markov: seed of the language (the same for every run seed)"),
@@ -131,7 +131,8 @@ GPT_KIND = ProblemKind(
         int_at_least("eval_every", 1, 50, "validation loss and Gram dominance every eval_every steps"),
         int_at_least("eval_batches", 1, 4, "fixed validation batches"),
         float_at_least("threshold", 0.0, 2.5, "training-loss threshold for steps_to_threshold (nats)", strict=True),
-        choice("inject_layers", ("all", "attention", "mlp"), "all", "[injection] targets: Q,K,V,O and/or MLP up/down"),
+        choice("inject_layers", ("all", "attention", "mlp", "none"), "all",
+               "[injection] targets: Q,K,V,O and/or MLP up/down; none = the burst-off control at the same event steps"),
         float_at_least("other_lr", 0.0, 3e-3, "AdamW lr of embeddings, norms and head (matrix optimizers only)", strict=True),
     ),
     default_steps=400,
