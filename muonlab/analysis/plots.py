@@ -202,5 +202,9 @@ def plot_study(study: Study) -> list[Path]:
         paths.append(plot_event_window(study))
     if "c_used_min" in study.steps.columns and (study.steps["c_used_min"] < 1.0).any():
         paths.append(plot_closed_loop(study))
+    if study.problem == "gpt":
+        from .plots_gpt import plot_gpt_study  # plots_gpt builds on this module
+
+        paths.extend(plot_gpt_study(study))
     paths.extend(plot_diagnostics(study))
     return paths
