@@ -145,12 +145,14 @@ def river_valley_batch(configs: Sequence[RunConfig], device: torch.device, dtype
 
 # The ensembles need SeedBatch and summed (above), hence imported here.
 from .ensemble import digits_batch, ensemble_limit, helmholtz_batch  # noqa: E402
+from .gpt_ensemble import gpt_batch  # noqa: E402
 
 BATCH_BUILDERS: dict[str, Callable[[Sequence[RunConfig], torch.device, torch.dtype], SeedBatch]] = {
     "awbt": awbt_batch,
     "river_valley": river_valley_batch,
     "digits": digits_batch,
     "helmholtz": helmholtz_batch,
+    "gpt": gpt_batch,
 }
 
 

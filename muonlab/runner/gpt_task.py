@@ -37,7 +37,7 @@ from muonlab.diagnostics import gram_diagonal_dominance
 from muonlab.gpt import GPT, TokenStream, layer_type, next_token_loss, split_xy
 from muonlab.optim.baselines import BASELINES
 from muonlab.streams import blake2b_int
-from muonlab.toyproblems import OutlierInjection
+from muonlab.toyproblems import OutlierInjection, OutlierInjectionBatch
 
 from .config import RunConfig
 from .observers import momentum_of
@@ -76,10 +76,17 @@ def build_optimizer(config: RunConfig, named: list[tuple[str, Tensor]], *, batch
     )
 
 
-class LayerBursts:
-    """One seeded :class:`OutlierInjection` per targeted hidden matrix (by name)."""
+def layer_seed(seed: int, name: str) -> int:
+    """The injection seed of parameter ``name`` in a run of seed ``seed``."""
+    return blake2b_int(f"{seed}:{name}", 8)
 
-    def __init__(self, config: RunConfig, named: list[tuple[str, Tensor]]) -> None:
+
+class LayerBursts:
+    """One seeded injection per targeted hidden matrix (by name): an
+    :class:`OutlierInjection` for a run, an :class:`OutlierInjectionBatch` (one slice per
+    seed) for a seed ensemble of ``seeds``."""
+
+    def __init__(self, config: RunConfig, named: list[tuple[str, Tensor]], *, seeds: list[int] | None = None) -> None:
         settings = dict(config.injection or ())
         kinds = INJECT_LAYERS[dict(config.settings)["inject_layers"]]
         self.site = settings.get("site")
@@ -87,8 +94,9 @@ class LayerBursts:
         # The schedule alone (inject_layers = "none": the burst-off control, whose
         # event-aligned statistics are taken at the same steps).
         self.schedule = OutlierInjection(**settings, seed=config.seed)
-        self.injections = {
-            name: OutlierInjection(**settings, seed=blake2b_int(f"{config.seed}:{name}", 8))
+        self.injections: dict[str, OutlierInjection | OutlierInjectionBatch] = {
+            name: OutlierInjection(**settings, seed=layer_seed(config.seed, name)) if seeds is None
+            else OutlierInjectionBatch([layer_seed(s, name) for s in seeds], **settings)
             for name in self.targets
         }
         for name, p in self.targets.items():
@@ -109,8 +117,10 @@ class LayerBursts:
         if injection is not None:
             injection.apply(M, step)
 
-    def records(self) -> list[EventRecord]:
-        rows = [(e.step, name, e.columns) for name, inj in self.injections.items() for e in inj.events]
+    def records(self, index: int | None = None) -> list[EventRecord]:
+        """``events.csv`` rows of the run, or of seed ``index`` of an ensemble."""
+        rows = [(e.step, name, e.columns) for name, inj in self.injections.items() for e in inj.events
+                if index is None or e.slice == index]
         return [EventRecord(step, "injection", f"{name} columns " + " ".join(map(str, cols)))
                 for step, name, cols in sorted(rows, key=lambda r: r[0])]
 
@@ -198,7 +208,7 @@ def gpt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Tas
         metrics=lambda: dict(row),
         finals=finals,
         event_steps=() if bursts is None else bursts.event_steps(steps),
-        events=list if bursts is None else bursts.records,
+        events=list if bursts is None else lambda: bursts.records(),
         loss_fn=loss_fn,
         after_step=after_step,
         row_steps=tuple(evals),
