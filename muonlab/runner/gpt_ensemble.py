@@ -26,10 +26,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
-from .batched import SeedBatch, summed
 from .config import RunConfig
 from .gpt_task import LayerBursts, build_model, build_optimizer, build_stream, eval_steps, gram_by_type, steps_to_threshold
-from .tasks import Task
+from .task import SeedBatch, Task, summed
 
 FALLBACK_WARNING = ".*batching rule for aten::_scaled_dot_product"
 

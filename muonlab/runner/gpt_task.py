@@ -41,7 +41,7 @@ from muonlab.toyproblems import OutlierInjection, OutlierInjectionBatch
 
 from .config import RunConfig
 from .observers import momentum_of
-from .tasks import EventRecord, StepLoss, Task
+from .task import EventRecord, StepLoss, Task
 
 THRESHOLD_WINDOW = 10
 GRAM_TYPES = {"q": ("q",), "k": ("k",), "v": ("v",), "o": ("o",), "mlp": ("up", "down")}

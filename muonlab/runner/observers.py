@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,9 +45,7 @@ from muonlab.diagnostics import (
 )
 
 from .diagnostics_settings import DiagnosticsSpec
-
-if TYPE_CHECKING:  # annotations only: tasks' adapters use momentum_of (no import cycle)
-    from .tasks import Task
+from .task import Task
 
 MOMENTUM_KEYS = ("momentum_buffer", "exp_avg")
 GRAM_STATS = ("r_avg", "r_min", "r_max")
