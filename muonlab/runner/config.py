@@ -327,10 +327,16 @@ def _problem_grid(kind: ProblemKind, table: Mapping[str, Any]) -> tuple[tuple[st
     _check_keys({k: v for k, v in table.items() if k != "name"}, names, "problem.")
     # Every setting appears in the grid (defaults filled), in declaration order, so that
     # run ids do not depend on whether a default was spelled out.
-    return tuple(
+    grid = tuple(
         (s.name, _grid_values(s, table[s.name], f"problem.{s.name}") if s.name in table else (s.default,))
         for s in kind.settings
     )
+    if kind.check is not None:
+        for values in itertools.product(*(v for _, v in grid)):
+            broken = kind.check(dict(zip((k for k, _ in grid), values)))
+            if broken is not None:
+                raise ConfigError(f"problem.{broken[0]}: {broken[1]}")
+    return grid
 
 
 def _injection(value: Any, kind: ProblemKind, grid: tuple[tuple[str, tuple[Any, ...]], ...]) -> Items | None:

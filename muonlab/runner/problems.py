@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from muonlab.gpt import is_data_spec
+from muonlab.gpt.markov import MAX_CONTEXTS
 from muonlab.pinn import ACTIVATIONS, LAPLACIANS
 
 from .settings import Setting, boolean, choice, float_at_least, int_at_least
@@ -24,7 +25,8 @@ class ProblemKind:
     ``injection_columns(settings)`` is the number of feature columns an outlier
     injection may pick from (``None`` when the problem takes no injection);
     ``event_rho`` the default spike threshold of the event-aligned rule (SPEC 4);
-    ``finals`` the problem-specific columns of ``summary.csv``.
+    ``finals`` the problem-specific columns of ``summary.csv``; ``check(settings)`` a
+    cross-setting rule, returning ``(key, message)`` for one grid point that breaks it.
     """
 
     name: str
@@ -34,6 +36,7 @@ class ProblemKind:
     finals: tuple[str, ...]
     injection_columns: Callable[[Mapping[str, Any]], int] | None = None
     event_rho: float = 1.5
+    check: Callable[[Mapping[str, Any]], tuple[str, str] | None] | None = None
 
     def setting(self, key: str) -> Setting | None:
         return next((s for s in self.settings if s.name == key), None)
@@ -113,6 +116,18 @@ HELMHOLTZ_KIND = ProblemKind(
     event_rho=3.0,
 )
 
+def _check_gpt(s: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The GPT settings' joint rules (MarkovSource and GPT raise on them otherwise)."""
+    if s["d_model"] % s["n_heads"]:
+        return "d_model", f"must be a multiple of n_heads = {s['n_heads']}, got {s['d_model']}"
+    if s["data"] == "markov":
+        if s["support"] > s["vocab"]:
+            return "support", f"must be <= vocab = {s['vocab']}, got {s['support']}"
+        if s["vocab"] ** s["order"] > MAX_CONTEXTS:
+            return "order", f"vocab**order must be <= {MAX_CONTEXTS} contexts, got {s['vocab']}**{s['order']}"
+    return None
+
+
 GPT_KIND = ProblemKind(
     name="gpt",
     description="decoder-only GPT on a Markov source with a known entropy rate or a local text file (SPEC 12, docs/gpt.md)",
@@ -138,6 +153,7 @@ GPT_KIND = ProblemKind(
     default_steps=400,
     finals=("final_val_loss", "final_val_gap", "entropy_floor", "steps_to_threshold"),
     injection_columns=lambda s: s["d_model"],
+    check=_check_gpt,
 )
 
 PROBLEMS: dict[str, ProblemKind] = {

@@ -146,3 +146,18 @@ lr = 0.01
     assert result.summary["final_val_gap"] < 0.6 * start_gap
     val = result.columns["val_loss"]
     assert np.all(np.diff(val[np.isfinite(val)]) < 0)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("d_model = 30", "problem.d_model: must be a multiple of n_heads = 4, got 30"),
+    ("vocab = 4\nsupport = [2, 5]", "problem.support: must be <= vocab = 4, got 5"),
+    ("vocab = 200\norder = 3", "problem.order: vocab**order must be <= 1048576 contexts, got 200**3"),
+    ('data = "file:/no/such/file"', 'problem.data: must be "markov" or "file:PATH" of an existing text file'),
+    ('inject_layers = "embed"', "problem.inject_layers: must be one of all, attention, mlp, none"),
+])
+def test_bad_gpt_settings_are_refused_up_front(settings: str, message: str) -> None:
+    from muonlab.runner.settings import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_study(f'[problem]\nname = "gpt"\n{settings}\n[[optimizers]]\nname = "muon"\n')
+    assert str(info.value).startswith(message)
