@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from muonlab import optim
 from muonlab.diagnostics import gram_diagonal_dominance
@@ -195,7 +196,10 @@ def gpt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Tas
     fixed_x, fixed_y = valid[0]
 
     def loss_fn(tensors: list[Tensor]) -> Tensor:
-        return next_token_loss(model, fixed_x, fixed_y, dict(zip(names, tensors)))
+        # Hessian diagnostics differentiate twice: the fused CPU attention kernel has no
+        # double backward, the math kernel (the same function) has.
+        with sdpa_kernel(SDPBackend.MATH):
+            return next_token_loss(model, fixed_x, fixed_y, dict(zip(names, tensors)))
 
     before_step: Callable[[int], None] | None = None
     if bursts is not None and bursts.site == "gradient":

@@ -161,3 +161,14 @@ def test_bad_gpt_settings_are_refused_up_front(settings: str, message: str) -> N
     with pytest.raises(ConfigError) as info:
         parse_study(f'[problem]\nname = "gpt"\n{settings}\n[[optimizers]]\nname = "muon"\n')
     assert str(info.value).startswith(message)
+
+
+def test_dom_bulk_diagnostics_run_on_the_transformer_and_only_observe() -> None:
+    # The Hessian-vector products differentiate the attention twice (math kernel).
+    plain = config("muon", steps=10, layers="none")
+    text = TINY.format(optimizer="muon", steps=10, site="gradient", mode="additive", layers="none", extra="")
+    text += '[diagnostics]\ndom_bulk = { k = 2, every = 5, refresh = 5, max_iter = 10, vectors = ["update", "momentum"] }\n'
+    observed = run(parse_study(text).runs()[0])
+    r_dom = observed.columns["r_dom"][np.isfinite(observed.columns["r_dom"])]
+    assert len(r_dom) == 2 and np.all((r_dom > 0) & (r_dom < 1))
+    assert np.array_equal(observed.columns["loss"], run(plain).columns["loss"])
