@@ -15,6 +15,7 @@ from .grouping import study_style
 from .load import Study
 from .plots import clipping_optimizers, plot_closed_loop, plot_event_window, plot_loss_curves
 from .plots_diagnostics import plot_diagnostics
+from .plots_gpt import plot_gpt_study
 from .plots_pinn import plot_pinn_study
 from .style import DPI
 
@@ -24,7 +25,8 @@ def study_figures(study: Study) -> dict[str, Figure]:
     failed): loss curves; the event window and the closed-loop plot when the study has
     ``[injection]`` events (the latter when some optimizer clipped); the diagnostics
     plots (dominant ratio, Gram dominance, spectral density) when they were recorded;
-    for a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones.
+    for a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones;
+    for a ``gpt`` study the transformer plots besides them.
     All share one :func:`~muonlab.analysis.grouping.study_style`."""
     if study.steps.empty:  # every run failed: nothing to draw (the manifest says why)
         return {}
@@ -37,6 +39,8 @@ def study_figures(study: Study) -> dict[str, Figure]:
         figures["event_window.png"] = plot_event_window(study, style=style)
     if injected and clipping_optimizers(study):
         figures["closed_loop.png"] = plot_closed_loop(study, style=style)
+    if study.problem == "gpt":
+        figures.update(plot_gpt_study(study, style=style))
     figures.update(plot_diagnostics(study, style=style))
     return figures
 

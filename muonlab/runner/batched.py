@@ -46,7 +46,9 @@ from .backends.base import call_with_threads
 from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .ensemble import digits_batch, ensemble_limit, helmholtz_batch
+from .gpt_ensemble import gpt_batch
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
+from .schedules import build_schedule
 from .seeding import seeded
 from .steplog import StepLog
 from .task import SeedBatch, StepLoss, Task, summed
@@ -134,6 +136,7 @@ BATCH_BUILDERS: dict[str, Callable[[Sequence[RunConfig], torch.device, torch.dty
     "river_valley": river_valley_batch,
     "digits": digits_batch,
     "helmholtz": helmholtz_batch,
+    "gpt": gpt_batch,
 }
 
 
@@ -158,7 +161,7 @@ def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
     with seeded(first.seed):
         batch = BATCH_BUILDERS[first.problem](configs, device, DTYPES[first.dtype])
         log = StepLog(first.steps, first.every, device, batch=len(configs), extra=batch.task.row_steps)
-        train_steps(batch.task, log, first.steps)
+        train_steps(batch.task, log, first.steps, schedule=build_schedule(batch.task.optimizer, dict(first.schedule), first.steps))
     steps_run = [first.steps if d is None else d for d in log.diverged]
     finals: dict[str, np.ndarray] = {}
     if None in log.diverged:

@@ -21,6 +21,9 @@ Schema (every key optional unless marked required)::
 
     [diagnostics]              # observers to enable (muonlab.runner.diagnostics_settings)
 
+    [schedule]                 # lr schedule (muonlab.runner.schedules): name, warmup, decay;
+    name = "wsd"               # a list is a grid axis (warmup = [0, 0.1])
+
     [[optimizers]]             # required, at least one; lists are a sweep
     name = "trasmuon"          # required: a muonlab.optim registry name
     label = "TrasMuon"         # optional display name (default: name), unique
@@ -53,11 +56,12 @@ from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .memory import RunSize, check_memory
 from .problem_api import problem_kind, problem_names
 from .problems import INJECTION_SETTINGS, SPIKE_SETTINGS, ProblemKind
+from .schedules import is_constant, parse_schedule
 from .settings import ConfigError, Setting, type_name
 
 STUDY_KEYS = (
     "name", "seeds", "steps", "every", "device", "dtype", "batch_seeds",
-    "problem", "injection", "spikes", "diagnostics", "optimizers",
+    "problem", "injection", "spikes", "diagnostics", "optimizers", "schedule",
 )  # fmt: skip
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -95,12 +99,17 @@ class RunConfig:
     # An external optimizer's explicit split choice (None: the built-in rule, see
     # muonlab.runner.split); in the identity only when given, so built-in ids never change.
     hybrid: bool | None = None
+    schedule: Items = ()
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the run's trajectory (the input of :attr:`run_id`)."""
+        """The fields that define the run's trajectory (the input of :attr:`run_id`); an
+        explicit ``hybrid`` and a non-constant schedule only, so run ids predating both
+        are unchanged."""
         hybrid = {} if self.hybrid is None else {"hybrid": self.hybrid}
+        schedule = {} if is_constant(dict(self.schedule)) else {"schedule": dict(self.schedule)}
         return {
             **hybrid,
+            **schedule,
             "problem": self.problem,
             "settings": dict(self.settings),
             "injection": None if self.injection is None else dict(self.injection),
@@ -155,6 +164,7 @@ class StudyConfig:
     diagnostics: DiagnosticsSpec
     optimizers: tuple[OptimizerSpec, ...]
     source: str = field(default="", repr=False)
+    schedule_grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @property
     def kind(self) -> ProblemKind:
@@ -165,9 +175,14 @@ class StudyConfig:
         for values in itertools.product(*(v for _, v in self.problem_grid)):
             yield tuple(zip(keys, values))
 
+    def schedule_combinations(self) -> Iterator[Items]:
+        keys = [k for k, _ in self.schedule_grid]
+        for values in itertools.product(*(v for _, v in self.schedule_grid)):
+            yield tuple(zip(keys, values))
+
     def runs(self) -> tuple[RunConfig, ...]:
         out = []
-        for settings in self.problem_combinations():
+        for settings, schedule in itertools.product(self.problem_combinations(), self.schedule_combinations()):
             for spec in self.optimizers:
                 for hparams in spec.combinations():
                     for seed in self.seeds:
@@ -187,6 +202,7 @@ class StudyConfig:
                                 device=self.device,
                                 spikes=self.spikes,
                                 diagnostics=self.diagnostics,
+                                schedule=schedule,
                             )
                         )
         return tuple(out)
@@ -199,6 +215,11 @@ class StudyConfig:
     def swept_settings(self) -> tuple[str, ...]:
         """Problem settings with more than one value in the grid."""
         return tuple(k for k, v in self.problem_grid if len(v) > 1)
+
+    def swept_schedule(self) -> tuple[str, ...]:
+        """Schedule keys with more than one value, as ``summary.csv`` columns
+        (``schedule`` for the name, ``warmup``, ``decay``)."""
+        return tuple("schedule" if k == "name" else k for k, v in self.schedule_grid if len(v) > 1)
 
     def swept_hparams(self) -> tuple[str, ...]:
         """Hyperparameters given a list of several values in some optimizer entry."""
@@ -241,6 +262,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     spikes = _spikes(raw.get("spikes", {}), kind)
     diagnostics = parse_diagnostics(raw.get("diagnostics", {}), log_every=every)
     optimizers = _optimizers(raw.get("optimizers"), injection, kind)
+    schedule_grid = parse_schedule(raw.get("schedule", {}), steps)
 
     study = StudyConfig(
         name=name,
@@ -257,6 +279,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         diagnostics=diagnostics,
         optimizers=optimizers,
         source=text,
+        schedule_grid=schedule_grid,
     )
     _check_distinct_runs(study)
     check_memory(study.size())
@@ -327,10 +350,16 @@ def _problem_grid(kind: ProblemKind, table: Mapping[str, Any]) -> tuple[tuple[st
     _check_keys({k: v for k, v in table.items() if k != "name"}, names, "problem.")
     # Every setting appears in the grid (defaults filled), in declaration order, so that
     # run ids do not depend on whether a default was spelled out.
-    return tuple(
+    grid = tuple(
         (s.name, _grid_values(s, table[s.name], f"problem.{s.name}") if s.name in table else (s.default,))
         for s in kind.settings
     )
+    if kind.check is not None:
+        for values in itertools.product(*(v for _, v in grid)):
+            broken = kind.check(dict(zip((k for k, _ in grid), values)))
+            if broken is not None:
+                raise ConfigError(f"problem.{broken[0]}: {broken[1]}")
+    return grid
 
 
 def _injection(value: Any, kind: ProblemKind, grid: tuple[tuple[str, tuple[Any, ...]], ...]) -> Items | None:
@@ -341,6 +370,8 @@ def _injection(value: Any, kind: ProblemKind, grid: tuple[tuple[str, tuple[Any, 
         raise ConfigError(f"injection: problem {kind.name!r} takes no injection; remove [injection]")
     _check_keys(table, tuple(s.name for s in INJECTION_SETTINGS), "injection.")
     settings = {s.name: _scalar(s, table[s.name], f"injection.{s.name}") if s.name in table else s.default for s in INJECTION_SETTINGS}
+    if settings["alpha_max"] is None:  # absent: no cap, and run ids as before the key existed
+        del settings["alpha_max"]
     for values in itertools.product(*(v for _, v in grid)):
         columns = kind.injection_columns(dict(zip((k for k, _ in grid), values)))
         if settings["s"] > columns:

@@ -23,6 +23,7 @@ from .device import DTYPES, resolve_device
 from .external_task import build_task
 from .observers import RunObserver, spectrum_columns
 from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
+from .schedules import Schedule, build_schedule
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
@@ -78,7 +79,8 @@ def run(config: RunConfig) -> RunResult:
         log = StepLog(config.steps, config.every, device, extra=task.row_steps)
         observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
             if config.diagnostics.enabled else None
-        train_steps(task, log, config.steps, observer)
+        schedule = build_schedule(task.optimizer, dict(config.schedule), config.steps)
+        train_steps(task, log, config.steps, observer, schedule)
     diverged_step = log.diverged[0]
     finals: dict[str, float] = {}
     spectrum = None
@@ -145,8 +147,11 @@ def is_overflow(error: BaseException) -> bool:
     return isinstance(error, OverflowError) or (isinstance(error, RuntimeError) and "without overflow" in str(error))
 
 
-def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | None = None) -> None:
-    """The training loop. Nothing here reads a device value except the divergence check
+def train_steps(
+    task: Task, log: StepLog, steps: int, observer: RunObserver | None = None, schedule: Schedule | None = None
+) -> None:
+    """The training loop (``schedule``: the learning-rate schedule, stepped after each
+    ``optimizer.step()``). Nothing here reads a device value except the divergence check
     at flush points, which records each seed's first NaN/inf step in ``log.diverged``
     and stops the loop once every seed has diverged. A number overflowing its type in
     the loss or a statistic (:func:`is_overflow`) is divergence too: every seed still
@@ -159,7 +164,7 @@ def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | No
     set_mode(optimizer, "train")
     for step in range(1, steps + 1):
         try:
-            diverged = _train_step(task, log, step, steps, observer, deltas)
+            diverged = _train_step(task, log, step, steps, observer, deltas, schedule)
         except (OverflowError, RuntimeError) as exc:
             if not is_overflow(exc):
                 raise
@@ -171,7 +176,13 @@ def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | No
 
 
 def _train_step(
-    task: Task, log: StepLog, step: int, steps: int, observer: RunObserver | None, deltas: ParamDeltaStats | None
+    task: Task,
+    log: StepLog,
+    step: int,
+    steps: int,
+    observer: RunObserver | None,
+    deltas: ParamDeltaStats | None,
+    schedule: Schedule | None,
 ) -> bool:
     """One step of :func:`train_steps`; True when every seed has diverged."""
     optimizer = task.optimizer
@@ -186,6 +197,8 @@ def _train_step(
     if deltas is not None and logged:
         deltas.before_step()
     optimizer.step()
+    if schedule is not None:
+        schedule.step()
     log.record_loss(step, loss)
     if task.after_step is not None:
         with torch.no_grad():

@@ -22,6 +22,7 @@ from muonlab.diagnostics.hvp import LossFn
 from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
 from .config import RunConfig
+from .gpt_task import gpt_task
 from .helmholtz_task import helmholtz_task
 from .split import wants_hybrid
 from .task import EventRecord, StepLoss, Task
@@ -183,4 +184,5 @@ TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]]
     "river_valley": river_valley_task,
     "digits": digits_task,
     "helmholtz": helmholtz_task,
+    "gpt": gpt_task,
 }
