@@ -1,4 +1,4 @@
-"""``muonlab run | table | compare | plot | list | validate`` (SPEC 5).
+"""``muonlab run | table | compare | plot | list | validate | studies | init`` (SPEC 5).
 
 Exit codes: 0 success; 1 a study none of whose runs finished (every run ``failed``);
 2 a user error (bad study file, bad option, unusable output directory, a table of a
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from muonlab import catalog
 from muonlab.analysis.load import StudyLoadError
-from muonlab.runner import BACKENDS, PROBLEMS, ConfigError, load_study_config, make_backend, run_study
+from muonlab.runner import BACKENDS, ConfigError, load_study_config, make_backend, run_study
 from muonlab.runner.backends import DEFAULT_RETRIES
 
 PROG = "muonlab"
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="run a study file into a directory")
-    run.add_argument("study", type=Path, help="study TOML file (see docs/studies.md)")
+    run.add_argument("study", type=Path, help="study TOML file (see docs/studies.md) or the name of a shipped study (muonlab studies)")
     run.add_argument("--out", type=Path, required=True, help="output directory (created)")
     run.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default local)")
     run.add_argument("--workers", type=_int_at_least(1), default=1, help="worker processes (default 1: in-process; dask: LocalCluster workers)")
@@ -87,8 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="optimizers, problems and their settings with defaults")
 
     validate = commands.add_parser("validate", help="check a study file without running it")
-    validate.add_argument("study", type=Path, help="study TOML file")
+    validate.add_argument("study", type=Path, help="study TOML file or shipped study name")
+    _add_catalog_commands(commands)
     return parser
+
+
+def _add_catalog_commands(commands: argparse._SubParsersAction) -> None:
+    commands.add_parser("studies", help="the shipped study files, by name, with a one-line description")
+    init = commands.add_parser("init", help="copy a shipped study to edit")
+    init.add_argument("name", help="shipped study name (muonlab studies)")
+    init.add_argument("path", type=Path, nargs="?", default=None, help="file or directory to write (default: ./NAME.toml)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, StudyLoadError) as exc:
+    except (UsageError, ConfigError, StudyLoadError, catalog.CatalogError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
@@ -112,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    study = load_study_config(args.study, device=args.device)
+    study = load_study_config(catalog.resolve(args.study), device=args.device)
     backend = make_backend(args.backend, workers=args.workers, scheduler=args.scheduler, retries=args.retries)
     try:
         report = run_study(study, args.out, backend=backend, resume=args.resume, progress=not args.no_progress)
@@ -227,8 +236,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         shown = " ".join(f"{k}={_show(v)}" for k, v in hparams.items() if k not in RUNNER_HPARAMS)
         hook = "  [momentum hook]" if "momentum_hook" in hparams else ""
         print(f"  {name}{hook}\n      {shown}")
+    _list_plugin_optimizers()
     print("problems (setting=default: allowed):")
-    for kind in PROBLEMS.values():
+    for kind in _problem_kinds():
         print(f"  {kind.name}: {kind.description}; default steps {kind.default_steps}")
         for s in kind.settings:
             print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
@@ -238,6 +248,37 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
     _list_diagnostics()
     return 0
+
+
+def _list_plugin_optimizers() -> None:
+    """Installed ``muonlab.optimizers`` entry points (any ``module:Class`` also works)."""
+    from muonlab import optim
+    from muonlab.optim.external import class_path, entry_point_optimizers
+
+    print("plugin optimizers (muonlab.optimizers entry points; any module:Class also works):")
+    for name in entry_point_optimizers():
+        if name in optim.OPTIMIZERS:
+            print(f"  {name}: shadowed by the built-in of that name")
+            continue
+        try:
+            shown = " ".join(f"{k}={_show(v)}" for k, v in optim.hyperparameters(name).items())
+            print(f"  {name}  [{class_path(optim.optimizer_class(name))}]\n      {shown}")
+        except ValueError as exc:
+            print(f"  {name}: not usable: {exc}")
+
+
+def _problem_kinds() -> list:
+    """Built-in problems, then installed ``muonlab.problems`` plugins (a broken one is
+    shown with its error instead of failing the listing)."""
+    from muonlab.runner import ProblemKind, problem_kind, problem_names
+
+    kinds = []
+    for name in problem_names():
+        try:
+            kinds.append(problem_kind(name))
+        except ValueError as exc:
+            kinds.append(ProblemKind(name, f"not usable: {exc}", (), 0, ()))
+    return kinds
 
 
 def _list_diagnostics() -> None:
@@ -264,7 +305,7 @@ def _show(value: object) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    study = load_study_config(args.study)
+    study = load_study_config(catalog.resolve(args.study))
     runs = study.runs()
     print(
         f"{args.study}: ok: {len(runs)} runs ({len(study.optimizers)} optimizer entries, "
@@ -273,4 +314,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "table": _cmd_table, "compare": _cmd_compare, "plot": _cmd_plot, "list": _cmd_list, "validate": _cmd_validate}
+def _cmd_studies(args: argparse.Namespace) -> int:
+    shipped = catalog.entries("studies")
+    if not shipped:
+        print("no shipped studies found (a broken installation?)")
+        return 1
+    width = max(len(name) for name in shipped)
+    for entry in shipped.values():
+        print(f"{entry.name:<{width}}  {entry.description}")
+    print("run one: muonlab run NAME --out DIR; copy one to edit: muonlab init NAME [PATH]")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    target = catalog.copy_to(args.name, args.path)
+    print(f"written: {target} (run it: muonlab run {target} --out DIR)")
+    return 0
+
+
+COMMANDS = {
+    "run": _cmd_run, "table": _cmd_table, "compare": _cmd_compare, "plot": _cmd_plot, "list": _cmd_list, "validate": _cmd_validate,
+    "studies": _cmd_studies, "init": _cmd_init,
+}  # fmt: skip

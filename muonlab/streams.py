@@ -18,6 +18,7 @@ import numpy as np
 STREAMS: tuple[str, ...] = (
     "interior", "boundary", "nonroi_eval",                         # PINN (SPEC 3)
     "injection", "injection_fixed", "river_noise", "digits_batch",  # toy problems
+    "gpt_train", "gpt_valid",                                       # transformer (SPEC 12)
 )
 
 

@@ -16,6 +16,7 @@ from .load import Study
 from .plots import clipping_optimizers, plot_closed_loop, plot_event_window, plot_loss_curves
 from .plots_diagnostics import plot_diagnostics
 from .plots_evidence import plot_closed_loop_columns, plot_spike_rho
+from .plots_gpt import plot_gpt_study
 from .plots_pinn import plot_pinn_study
 from .style import DPI
 
@@ -27,7 +28,8 @@ def study_figures(study: Study) -> dict[str, Figure]:
     over rho and the per-column closed loop when recorded
     (:mod:`muonlab.analysis.plots_evidence`); the diagnostics
     plots (dominant ratio, Gram dominance, spectral density) when they were recorded;
-    for a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones.
+    for a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones;
+    for a ``gpt`` study the transformer plots besides them.
     All share one :func:`~muonlab.analysis.grouping.study_style`."""
     if study.steps.empty:  # every run failed: nothing to draw (the manifest says why)
         return {}
@@ -43,6 +45,8 @@ def study_figures(study: Study) -> dict[str, Figure]:
     evidence = {"spike_count_rho.png": plot_spike_rho(study, style=style) if injected else None,
                 "closed_loop_columns.png": plot_closed_loop_columns(study) if injected else None}
     figures.update({name: fig for name, fig in evidence.items() if fig is not None})
+    if study.problem == "gpt":
+        figures.update(plot_gpt_study(study, style=style))
     figures.update(plot_diagnostics(study, style=style))
     return figures
 

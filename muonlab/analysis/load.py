@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from muonlab.tomlcompat import tomllib
 
 # summary.csv columns around the swept settings/hyperparameters (runner's layout).
 IDENTITY = ("run_id", "problem", "optimizer", "seed")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .grouping import panels, series, study_style
 from .load import Study
@@ -128,6 +129,10 @@ def plot_pinn_distributions(study: Study, *, style: StudyStyle | None = None) ->
             ax.scatter(values, np.full(len(values), y), s=14, color=style.series(label).color, alpha=0.85, zorder=3, label=label)
         if column == "final_rel_l2":
             log_axis(ax, "x")
+        elif column == "spike_count":  # counts: integer ticks, at least 0..1 in view (all-zero counts included)
+            lo, hi = min(v.min() for v in data if len(v)), max(v.max() for v in data if len(v))
+            ax.set_xlim(lo - 0.5, max(hi, lo + 1) + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _configuration_axis(axes[0, 0], [tick for tick, _, _ in groups])
     return finish(fig, f"{study.name}: metric distributions across seeds (one dot per seed)")
 

@@ -37,6 +37,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 MARKERS_PER_LINE = 8
 # Shades of one optimizer's colour for its swept configurations: HLS lightness range.
 SHADE_LIGHTNESS = (0.30, 0.68)
+MAX_END_GAP = 0.2  # share of a log axis left unlabelled at either end
 EVENT_COLOR = "0.45"
 DPI = 120
 
@@ -129,10 +130,11 @@ def _shades(color: tuple[float, float, float], n: int) -> list[tuple[float, floa
 
 
 class ReadableLogLocator(Locator):
-    """Major ticks of a log axis with at least three labels in view: decades when the
-    view spans enough of them, else 1-2-5 per decade, else 1..9 per decade, else evenly
-    spaced values (a view inside one decade, where matplotlib labels one tick or crowds
-    every minor one)."""
+    """Major ticks of a log axis with at least three labels in view that reach both
+    ends of it: decades when the view spans enough of them, else 1-2-5 per decade, else
+    1..9 per decade, else evenly spaced values (a view of about one decade, where
+    matplotlib labels one tick or crowds every minor one, or where the last 1..9 tick
+    sits far from the top: 0.4 ... 1 on an axis to 1.35)."""
 
     def __call__(self) -> Sequence[float]:
         return self.tick_values(*self.axis.get_view_interval())
@@ -141,13 +143,24 @@ class ReadableLogLocator(Locator):
         vmin, vmax = sorted((vmin, vmax))
         if not (vmin > 0 and math.isfinite(vmax)):
             return LogLocator().tick_values(vmin, vmax)
-        room = max(3, self.axis.get_tick_space()) if self.axis is not None else 8
-        for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(float(s) for s in range(1, 10))):
+        room = max(4, self.axis.get_tick_space()) if self.axis is not None else 8
+        span = math.log10(vmax / vmin)
+        candidates = [(1.0,), (1.0, 2.0, 5.0)] + ([tuple(float(s) for s in range(1, 10))] if span < 0.7 else [])
+        enough = None
+        for subs in candidates:
             ticks = LogLocator(subs=subs, numticks=room).tick_values(vmin, vmax)
             inside = ticks[(ticks >= vmin) & (ticks <= vmax)]
-            if len(inside) >= 3:
-                return inside[:: math.ceil(len(inside) / room)]  # as many labels as the axis has room for
-        return MaxNLocator(min(4, room)).tick_values(vmin, vmax)
+            if len(inside) < 3 or (len(subs) > 1 and len(inside) > room):  # decades are thinned by numticks
+                continue
+            enough = inside if enough is None else enough
+            gaps = math.log10(inside[0] / vmin) / span, math.log10(vmax / inside[-1]) / span
+            if max(gaps) <= MAX_END_GAP:
+                return inside
+        if enough is not None and span >= 1.0:
+            return enough
+        if span >= 1.0:
+            return LogLocator(numticks=room).tick_values(vmin, vmax)
+        return MaxNLocator(min(5, room)).tick_values(vmin, vmax)
 
 
 PLAIN_RANGE = (1e-4, 1e5)  # tick values written as plain decimals when all fall in here

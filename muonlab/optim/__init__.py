@@ -4,6 +4,8 @@
 a model between a matrix optimizer and AdamW; ``zeropower`` is the orthogonaliser.
 Every optimizer from ``build`` has ``last_stats()`` / ``last_stats_tensors()`` and
 ``train()`` / ``eval()``; the Muon family takes ``momentum_hook`` and ``batched``.
+A name outside the registry may be an import path ``module:Class`` or a
+``muonlab.optimizers`` entry point (:mod:`.external`).
 """
 
 from .amuse import AMUSE
@@ -13,7 +15,7 @@ from .dfmuon import DFMuon
 from .hybrid import HybridOptimizer, hybrid
 from .muon import Muon
 from .normuon import NorMuon
-from .registry import OPTIMIZERS, build, hyperparameters
+from .registry import OPTIMIZERS, build, describe, hyperparameters, optimizer_class
 from .rmnp import RMNP
 from .scmuon import SCMuon
 from .trasmuon import TrasMuon
@@ -34,7 +36,9 @@ __all__ = [
     "ScheduleFreeAdamW",
     "TrasMuon",
     "build",
+    "describe",
     "hybrid",
     "hyperparameters",
+    "optimizer_class",
     "zeropower",
 ]

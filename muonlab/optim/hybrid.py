@@ -79,12 +79,13 @@ class HybridOptimizer:
             opt.zero_grad(set_to_none=set_to_none)
 
     def train(self) -> None:
+        # getattr: an external part (a plain torch.optim.Optimizer) has no schedule-free switch.
         for opt in self.optimizers.values():
-            opt.train()  # type: ignore[attr-defined]
+            getattr(opt, "train", lambda: None)()
 
     def eval(self) -> None:
         for opt in self.optimizers.values():
-            opt.eval()  # type: ignore[attr-defined]
+            getattr(opt, "eval", lambda: None)()
 
     def state_dict(self) -> dict[str, Any]:
         return {role: opt.state_dict() for role, opt in self.optimizers.items()}

@@ -9,6 +9,7 @@ into a study directory.
 from .backends import BACKENDS, Backend, LocalBackend, make_backend
 from .config import OptimizerSpec, RunConfig, StudyConfig, load_study_config, parse_study
 from .diagnostics_settings import DIAGNOSTICS, DiagnosticsSpec
+from .problem_api import ProblemInstance, ProblemPlugin, problem_kind, problem_names
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .run import RunResult, execute, run
 from .settings import ConfigError, Setting
@@ -25,7 +26,9 @@ __all__ = [
     "DiagnosticsSpec",
     "LocalBackend",
     "OptimizerSpec",
+    "ProblemInstance",
     "ProblemKind",
+    "ProblemPlugin",
     "RunConfig",
     "RunResult",
     "Setting",
@@ -35,6 +38,8 @@ __all__ = [
     "load_study_config",
     "make_backend",
     "parse_study",
+    "problem_kind",
+    "problem_names",
     "run",
     "run_study",
 ]

@@ -47,7 +47,9 @@ from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .closed_loop import with_column_scales
 from .ensemble import digits_batch, ensemble_limit, helmholtz_batch
+from .gpt_ensemble import gpt_batch
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
+from .schedules import build_schedule
 from .seeding import seeded
 from .steplog import StepLog
 from .task import SeedBatch, StepLoss, Task, summed
@@ -135,6 +137,7 @@ BATCH_BUILDERS: dict[str, Callable[[Sequence[RunConfig], torch.device, torch.dty
     "river_valley": river_valley_batch,
     "digits": digits_batch,
     "helmholtz": helmholtz_batch,
+    "gpt": gpt_batch,
 }
 
 
@@ -159,7 +162,7 @@ def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
     with seeded(first.seed):
         batch = BATCH_BUILDERS[first.problem](configs, device, DTYPES[first.dtype])
         log = StepLog(first.steps, first.every, device, batch=len(configs), extra=batch.task.row_steps)
-        train_steps(batch.task, log, first.steps)
+        train_steps(batch.task, log, first.steps, schedule=build_schedule(batch.task.optimizer, dict(first.schedule), first.steps))
     steps_run = [first.steps if d is None else d for d in log.diverged]
     finals: dict[str, np.ndarray] = {}
     if None in log.diverged:

@@ -24,11 +24,15 @@ Schema (every key optional unless marked required)::
     [controls]                 # control runs (muonlab.runner.controls): baseline,
                                # no_injection, matched_step, lr_grid
     [tuning]                   # per-optimizer lr selection on tuning seeds: lr, seeds, rule
+    [schedule]                 # lr schedule (muonlab.runner.schedules): name, warmup, decay;
+    name = "wsd"               # a list is a grid axis (warmup = [0, 0.1])
 
     [[optimizers]]             # required, at least one; lists are a sweep
     name = "trasmuon"          # required: a muonlab.optim registry name
     label = "TrasMuon"         # optional display name (default: name), unique
     lr = [1e-3, 3e-3]          # any hyperparameter of muonlab.optim.hyperparameters(name)
+    hybrid = true              # external optimizers on a model (digits, helmholtz, plugin
+                               # problems): hidden matrices to it, the rest to AdamW
 
 Validation happens once, here: every error is a :class:`ConfigError` whose one-line
 message starts with the key path (``optimizers[1].lr``, ``problem.kappa``) and says what
@@ -41,25 +45,27 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from muonlab import optim
+from muonlab.tomlcompat import tomllib
 
 from .controls import Controls, Tuning, expand, parse_controls, parse_tuning, with_lr
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .memory import RunSize, check_memory
-from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
+from .problem_api import problem_kind, problem_names
+from .problems import INJECTION_SETTINGS, SPIKE_SETTINGS, ProblemKind
+from .schedules import is_constant, parse_schedule
 from .settings import ConfigError, Setting, type_name
 
 STUDY_KEYS = (
     "name", "seeds", "steps", "every", "device", "dtype", "batch_seeds",
-    "problem", "injection", "spikes", "diagnostics", "optimizers", "controls", "tuning",
+    "problem", "injection", "spikes", "diagnostics", "optimizers", "schedule", "controls", "tuning",
 )  # fmt: skip
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -95,12 +101,22 @@ class RunConfig:
     device: str = "auto"
     spikes: Items = ()
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
+    # An external optimizer's explicit split choice (None: the built-in rule, see
+    # muonlab.runner.split); in the identity only when given, so built-in ids never change.
+    hybrid: bool | None = None
+    schedule: Items = ()
     control: str = "none"
     matched_to: str = ""
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the run's trajectory (the input of :attr:`run_id`)."""
+        """The fields that define the run's trajectory (the input of :attr:`run_id`); an
+        explicit ``hybrid`` and a non-constant schedule only, so run ids predating both
+        are unchanged."""
+        hybrid = {} if self.hybrid is None else {"hybrid": self.hybrid}
+        schedule = {} if is_constant(dict(self.schedule)) else {"schedule": dict(self.schedule)}
         return {
+            **hybrid,
+            **schedule,
             "problem": self.problem,
             "settings": dict(self.settings),
             "injection": None if self.injection is None else dict(self.injection),
@@ -122,11 +138,13 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """One ``[[optimizers]]`` entry: registry name, display label, hyperparameter grid."""
+    """One ``[[optimizers]]`` entry: registry name, display label, hyperparameter grid,
+    and for an external optimizer its ``hybrid`` split choice."""
 
     name: str
     label: str
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
+    hybrid: bool | None = None
 
     def combinations(self) -> Iterator[Items]:
         keys = [k for k, _ in self.grid]
@@ -157,19 +175,25 @@ class StudyConfig:
     tuning: Tuning | None = None
     # Runs added once measured (matched-step controls, muonlab.runner.controls).
     extra_runs: tuple[RunConfig, ...] = ()
+    schedule_grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @property
     def kind(self) -> ProblemKind:
-        return PROBLEMS[self.problem]
+        return problem_kind(self.problem)
 
     def problem_combinations(self) -> Iterator[Items]:
         keys = [k for k, _ in self.problem_grid]
         for values in itertools.product(*(v for _, v in self.problem_grid)):
             yield tuple(zip(keys, values))
 
+    def schedule_combinations(self) -> Iterator[Items]:
+        keys = [k for k, _ in self.schedule_grid]
+        for values in itertools.product(*(v for _, v in self.schedule_grid)):
+            yield tuple(zip(keys, values))
+
     def runs(self) -> tuple[RunConfig, ...]:
         out = []
-        for settings in self.problem_combinations():
+        for settings, schedule in itertools.product(self.problem_combinations(), self.schedule_combinations()):
             for spec in self.optimizers:
                 for hparams in spec.combinations():
                     for seed in self.seeds:
@@ -185,9 +209,11 @@ class StudyConfig:
                                 hparams=hparams,
                                 seed=seed,
                                 label=spec.label,
+                                hybrid=spec.hybrid,
                                 device=self.device,
                                 spikes=self.spikes,
                                 diagnostics=self.diagnostics,
+                                schedule=schedule,
                             )
                         )
         return (*expand(out, self.controls), *self.extra_runs)
@@ -200,6 +226,11 @@ class StudyConfig:
     def swept_settings(self) -> tuple[str, ...]:
         """Problem settings with more than one value in the grid."""
         return tuple(k for k, v in self.problem_grid if len(v) > 1)
+
+    def swept_schedule(self) -> tuple[str, ...]:
+        """Schedule keys with more than one value, as ``summary.csv`` columns
+        (``schedule`` for the name, ``warmup``, ``decay``)."""
+        return tuple("schedule" if k == "name" else k for k, v in self.schedule_grid if len(v) > 1)
 
     def swept_hparams(self) -> tuple[str, ...]:
         """Hyperparameters given a list of several values in some optimizer entry."""
@@ -241,10 +272,11 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     batch_seeds = _scalar(Setting("batch_seeds", bool, None, "true or false"), raw.get("batch_seeds", False), "batch_seeds")
     spikes = _spikes(raw.get("spikes", {}), kind)
     diagnostics = parse_diagnostics(raw.get("diagnostics", {}), log_every=every)
-    optimizers = _optimizers(raw.get("optimizers"), injection)
+    optimizers = _optimizers(raw.get("optimizers"), injection, kind)
+    schedule_grid = parse_schedule(raw.get("schedule", {}), steps)
     controls = parse_controls(raw.get("controls"), [o.label for o in optimizers], has_injection=injection is not None)
     if controls is not None and controls.lr_grid:
-        optimizers = tuple(OptimizerSpec(o.name, o.label, with_lr(o.grid, controls.lr_grid)) for o in optimizers)
+        optimizers = tuple(replace(o, grid=with_lr(o.grid, controls.lr_grid)) for o in optimizers)
     tuning = parse_tuning(raw.get("tuning"), seeds)
     if tuning is not None and controls is not None and controls.lr_grid:
         raise ConfigError("tuning: cannot be combined with controls.lr_grid (tuning selects one lr per optimizer)")
@@ -266,6 +298,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         source=text,
         controls=controls,
         tuning=tuning,
+        schedule_grid=schedule_grid,
     )
     _check_distinct_runs(study)
     check_memory(study.size())
@@ -303,7 +336,7 @@ def _table(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def _problem_table(raw: Mapping[str, Any]) -> tuple[ProblemKind, Mapping[str, Any]]:
-    allowed = ", ".join(PROBLEMS)
+    allowed = ", ".join(problem_names())
     if "problem" not in raw:
         raise ConfigError(f"problem: missing; give [problem] with name = one of {allowed}")
     value = raw["problem"]
@@ -311,9 +344,12 @@ def _problem_table(raw: Mapping[str, Any]) -> tuple[ProblemKind, Mapping[str, An
     if "name" not in table:
         raise ConfigError(f"problem.name: missing; allowed: {allowed}")
     name = table["name"]
-    if name not in PROBLEMS:
+    if not isinstance(name, str) or name not in problem_names():
         raise ConfigError(f"problem.name: unknown problem {name!r}; allowed: {allowed}")
-    return PROBLEMS[name], table
+    try:
+        return problem_kind(name), table
+    except ValueError as exc:
+        raise ConfigError(f"problem.name: {exc}") from None
 
 
 def _grid_values(setting: Setting, value: Any, path: str) -> tuple[Any, ...]:
@@ -333,10 +369,16 @@ def _problem_grid(kind: ProblemKind, table: Mapping[str, Any]) -> tuple[tuple[st
     _check_keys({k: v for k, v in table.items() if k != "name"}, names, "problem.")
     # Every setting appears in the grid (defaults filled), in declaration order, so that
     # run ids do not depend on whether a default was spelled out.
-    return tuple(
+    grid = tuple(
         (s.name, _grid_values(s, table[s.name], f"problem.{s.name}") if s.name in table else (s.default,))
         for s in kind.settings
     )
+    if kind.check is not None:
+        for values in itertools.product(*(v for _, v in grid)):
+            broken = kind.check(dict(zip((k for k, _ in grid), values)))
+            if broken is not None:
+                raise ConfigError(f"problem.{broken[0]}: {broken[1]}")
+    return grid
 
 
 def _injection(value: Any, kind: ProblemKind, grid: tuple[tuple[str, tuple[Any, ...]], ...]) -> Items | None:
@@ -347,6 +389,8 @@ def _injection(value: Any, kind: ProblemKind, grid: tuple[tuple[str, tuple[Any, 
         raise ConfigError(f"injection: problem {kind.name!r} takes no injection; remove [injection]")
     _check_keys(table, tuple(s.name for s in INJECTION_SETTINGS), "injection.")
     settings = {s.name: _scalar(s, table[s.name], f"injection.{s.name}") if s.name in table else s.default for s in INJECTION_SETTINGS}
+    if settings["alpha_max"] is None:  # absent: no cap, and run ids as before the key existed
+        del settings["alpha_max"]
     for values in itertools.product(*(v for _, v in grid)):
         columns = kind.injection_columns(dict(zip((k for k, _ in grid), values)))
         if settings["s"] > columns:
@@ -382,7 +426,7 @@ def _spikes(value: Any, kind: ProblemKind) -> Items:
     return tuple(out.items())
 
 
-def _optimizers(value: Any, injection: Items | None) -> tuple[OptimizerSpec, ...]:
+def _optimizers(value: Any, injection: Items | None, kind: ProblemKind) -> tuple[OptimizerSpec, ...]:
     if value is None:
         raise ConfigError("optimizers: missing; give at least one [[optimizers]] table with a name")
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -391,7 +435,7 @@ def _optimizers(value: Any, injection: Items | None) -> tuple[OptimizerSpec, ...
         raise ConfigError("optimizers: empty; give at least one [[optimizers]] table with a name")
     specs: list[OptimizerSpec] = []
     for i, table in enumerate(value):
-        spec = _optimizer(table, f"optimizers[{i}]", injection)
+        spec = _optimizer(table, f"optimizers[{i}]", injection, kind)
         for j, other in enumerate(specs):
             if other.label == spec.label:
                 raise ConfigError(f"optimizers[{i}].label: {spec.label!r} is already used by optimizers[{j}]; give each entry a distinct label")
@@ -399,36 +443,50 @@ def _optimizers(value: Any, injection: Items | None) -> tuple[OptimizerSpec, ...
     return tuple(specs)
 
 
-def _optimizer(table: Mapping[str, Any], path: str, injection: Items | None) -> OptimizerSpec:
+def _optimizer(table: Mapping[str, Any], path: str, injection: Items | None, kind: ProblemKind) -> OptimizerSpec:
     if "name" not in table:
-        raise ConfigError(f"{path}.name: missing; allowed: {', '.join(optim.OPTIMIZERS)}")
+        raise ConfigError(f"{path}.name: missing; allowed: {', '.join(optim.OPTIMIZERS)} or an external optimizer (module:Class)")
     name = table["name"]
-    if not isinstance(name, str) or name not in optim.OPTIMIZERS:
-        raise ConfigError(f"{path}.name: unknown optimizer {name!r}; allowed: {', '.join(optim.OPTIMIZERS)}")
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}.name: expected a string, got {type_name(name)} {name!r}")
+    try:
+        defaults = optim.hyperparameters(name)
+    except ValueError as exc:
+        raise ConfigError(f"{path}.name: {exc}") from None
     label = _string(table.get("label", name), f"{path}.label")
-    defaults = optim.hyperparameters(name)
     if injection is not None and dict(injection)["site"] == "momentum" and "momentum_hook" not in defaults:
         raise ConfigError(
-            f"{path}.name: {name!r} has no momentum hook for injection.site = \"momentum\"; "
+            f"{path}.name: {optim.describe(name)} has no momentum hook for injection.site = \"momentum\"; "
             "use a Muon-family optimizer or injection.site = \"gradient\""
         )
     allowed = tuple(k for k in defaults if k not in RUNNER_HPARAMS)
     grid: list[tuple[str, tuple[Any, ...]]] = []
     for key, raw in table.items():
-        if key in ("name", "label"):
+        if key in ("name", "label", "hybrid"):
             continue
         if key in RUNNER_HPARAMS:
             raise ConfigError(f"{path}.{key}: not allowed in a study ({RUNNER_HPARAMS[key]})")
         if key not in allowed:
-            raise ConfigError(f"{path}.{key}: unknown hyperparameter of {name!r}; allowed: {', '.join(allowed)}")
+            raise ConfigError(f"{path}.{key}: unknown hyperparameter of {optim.describe(name)}; allowed: {', '.join(allowed)}")
         values = _hparam_values(raw, defaults[key], f"{path}.{key}")
         for v in values:
             _try_build(name, {key: v}, f"{path}.{key}")
         grid.append((key, values))
-    spec = OptimizerSpec(name=name, label=label, grid=tuple(grid))
+    spec = OptimizerSpec(name=name, label=label, grid=tuple(grid), hybrid=_hybrid(table, path, name, kind))
     for combination in spec.combinations():
         _try_build(name, dict(combination), path)
     return spec
+
+
+def _hybrid(table: Mapping[str, Any], path: str, name: str, kind: ProblemKind) -> bool | None:
+    """An external optimizer's ``hybrid`` key (built-ins follow their fixed rule)."""
+    if "hybrid" not in table:
+        return None
+    if name in optim.OPTIMIZERS:
+        raise ConfigError(f"{path}.hybrid: only for external optimizers; built-in {name!r} follows the fixed split (docs/studies.md)")
+    if not kind.splits:
+        raise ConfigError(f"{path}.hybrid: problem {kind.name!r} has a single matrix parameter; the split applies to problems with a model")
+    return _scalar(Setting("hybrid", bool, None, "true or false"), table["hybrid"], f"{path}.hybrid")
 
 
 def _hparam_values(raw: Any, default: Any, path: str) -> tuple[Any, ...]:

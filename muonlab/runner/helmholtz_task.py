@@ -29,10 +29,10 @@ from torch import Tensor
 
 from muonlab import optim
 from muonlab.diagnostics import effective_step_size
-from muonlab.optim.baselines import BASELINES
 from muonlab.pinn import ROI_PATCHES, Helmholtz, LossTerms
 
 from .config import RunConfig
+from .split import wants_hybrid
 from .task import EventRecord, StepLoss, Task
 
 
@@ -92,7 +92,7 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
     network = problem.build_network(seed)
     params = list(network.parameters())
     hparams = dict(config.hparams)
-    if config.optimizer in BASELINES:
+    if not wants_hybrid(config):
         optimizer = optim.build(config.optimizer, params, **hparams)
     else:
         optimizer = optim.hybrid(

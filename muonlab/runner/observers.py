@@ -45,7 +45,7 @@ from muonlab.diagnostics import (
 )
 
 from .diagnostics_settings import DiagnosticsSpec
-from .tasks import Task
+from .task import Task
 
 MOMENTUM_KEYS = ("momentum_buffer", "exp_avg")
 GRAM_STATS = ("r_avg", "r_min", "r_max")

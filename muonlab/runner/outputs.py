@@ -167,6 +167,7 @@ class StudyOutput:
         self.columns = (
             *SUMMARY_HEAD,
             *study.swept_settings(),
+            *study.swept_schedule(),
             *study.swept_hparams(),
             *control_columns(study),
             *SUMMARY_STATUS,
@@ -278,6 +279,7 @@ class StudyOutput:
             "optimizer": config.label,
             "seed": config.seed,
             **dict(config.settings),
+            **{"schedule" if k == "name" else k: v for k, v in config.schedule},
             **dict(config.hparams),
             "status": result.status,
             "steps_done": result.steps_done,

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from muonlab.gpt import is_data_spec
+from muonlab.gpt.markov import MAX_CONTEXTS
 from muonlab.pinn import ACTIVATIONS, LAPLACIANS
 
 from .settings import Setting, boolean, choice, float_at_least, int_at_least
@@ -23,7 +25,10 @@ class ProblemKind:
     ``injection_columns(settings)`` is the number of feature columns an outlier
     injection may pick from (``None`` when the problem takes no injection);
     ``event_rho`` the default spike threshold of the event-aligned rule (SPEC 4);
-    ``finals`` the problem-specific columns of ``summary.csv``.
+    ``finals`` the problem-specific columns of ``summary.csv``; ``splits`` whether its
+    parameters are a model the hybrid split applies to (an external optimizer's ``hybrid``);
+    ``check(settings)`` a cross-setting rule, returning ``(key, message)`` for one grid
+    point that breaks it.
     """
 
     name: str
@@ -33,6 +38,8 @@ class ProblemKind:
     finals: tuple[str, ...]
     injection_columns: Callable[[Mapping[str, Any]], int] | None = None
     event_rho: float = 1.5
+    splits: bool = False
+    check: Callable[[Mapping[str, Any]], tuple[str, str] | None] | None = None
 
     def setting(self, key: str) -> Setting | None:
         return next((s for s in self.settings if s.name == key), None)
@@ -84,6 +91,7 @@ DIGITS_KIND = ProblemKind(
     ),
     default_steps=500,
     finals=("final_test_loss", "final_test_acc"),
+    splits=True,
 )
 
 HELMHOLTZ_KIND = ProblemKind(
@@ -111,10 +119,52 @@ HELMHOLTZ_KIND = ProblemKind(
     default_steps=4000,
     finals=("final_rel_l2", "rel_l2_t0", "step_size_median"),
     event_rho=3.0,
+    splits=True,
+)
+
+def _check_gpt(s: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The GPT settings' joint rules (MarkovSource and GPT raise on them otherwise)."""
+    if s["d_model"] % s["n_heads"]:
+        return "d_model", f"must be a multiple of n_heads = {s['n_heads']}, got {s['d_model']}"
+    if s["data"] == "markov":
+        if s["support"] > s["vocab"]:
+            return "support", f"must be <= vocab = {s['vocab']}, got {s['support']}"
+        if s["vocab"] ** s["order"] > MAX_CONTEXTS:
+            return "order", f"vocab**order must be <= {MAX_CONTEXTS} contexts, got {s['vocab']}**{s['order']}"
+    return None
+
+
+GPT_KIND = ProblemKind(
+    name="gpt",
+    description="decoder-only GPT on a Markov source with a known entropy rate or a local text file (SPEC 12, docs/gpt.md)",
+    settings=(
+        Setting("data", str, "markov", '"markov" or "file:PATH" of an existing text file', is_data_spec, "token source"),
+        int_at_least("vocab", 2, 64, "markov: vocabulary size"),
+        int_at_least("order", 1, 1, "markov: context length k of the order-k chain"),
+        int_at_least("support", 1, 8, "markov: successors per context (sparsity; <= vocab)"),
+        float_at_least("zipf", 0.0, 1.0, "markov: Zipf exponent of the transition rows"),
+        int_at_least("source_seed", 0, 0, "markov: seed of the language (the same for every run seed)"),
+        int_at_least("d_model", 1, 64, "width (a multiple of n_heads)"),
+        int_at_least("n_layers", 1, 2, "transformer blocks"),
+        int_at_least("n_heads", 1, 4, "attention heads"),
+        int_at_least("context", 2, 64, "sequence length"),
+        int_at_least("batch_size", 1, 16, "sequences per step"),
+        int_at_least("eval_every", 1, 50, "validation loss and Gram dominance every eval_every steps"),
+        int_at_least("eval_batches", 1, 4, "fixed validation batches"),
+        float_at_least("threshold", 0.0, 2.5, "training-loss threshold for steps_to_threshold (nats)", strict=True),
+        choice("inject_layers", ("all", "attention", "mlp", "none"), "all",
+               "[injection] targets: Q,K,V,O and/or MLP up/down; none = the burst-off control at the same event steps"),
+        float_at_least("other_lr", 0.0, 3e-3, "AdamW lr of embeddings, norms and head (matrix optimizers only)", strict=True),
+    ),
+    default_steps=400,
+    finals=("final_val_loss", "final_val_gap", "entropy_floor", "steps_to_threshold"),
+    injection_columns=lambda s: s["d_model"],
+    splits=True,
+    check=_check_gpt,
 )
 
 PROBLEMS: dict[str, ProblemKind] = {
-    kind.name: kind for kind in (AWBT_KIND, RIVER_VALLEY_KIND, DIGITS_KIND, HELMHOLTZ_KIND)
+    kind.name: kind for kind in (AWBT_KIND, RIVER_VALLEY_KIND, DIGITS_KIND, HELMHOLTZ_KIND, GPT_KIND)
 }
 
 INJECTION_SETTINGS: tuple[Setting, ...] = (
@@ -126,6 +176,7 @@ INJECTION_SETTINGS: tuple[Setting, ...] = (
     int_at_least("t_start", 1, None, "first event step (default K_out)"),
     choice("J_mode", ("random", "fixed"), "random", "a fresh column set per event, or one for all"),
     float_at_least("rho", 0.0, 1.0, "additive mode: burst size relative to ||X||_F / sqrt(mn)", strict=True),
+    float_at_least("alpha_max", 0.0, None, "additive mode: cap on the burst size alpha (default: none)", strict=True),
 )
 
 SPIKE_SETTINGS: tuple[Setting, ...] = (

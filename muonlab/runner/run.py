@@ -20,11 +20,14 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .external_task import build_task
 from .observers import RunObserver, spectrum_columns
+from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
+from .schedules import Schedule, build_schedule
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
-from .tasks import EventRecord, Task, build_task
+from .task import EventRecord, Task
 
 # Steps between divergence checks (one host sync each); also the granularity at which
 # a diverged run stops.
@@ -76,7 +79,8 @@ def run(config: RunConfig) -> RunResult:
         log = StepLog(config.steps, config.every, device, extra=task.row_steps)
         observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
             if config.diagnostics.enabled else None
-        train_steps(task, log, config.steps, observer)
+        schedule = build_schedule(task.optimizer, dict(config.schedule), config.steps)
+        train_steps(task, log, config.steps, observer, schedule)
     diverged_step = log.diverged[0]
     finals: dict[str, float] = {}
     spectrum = None
@@ -91,7 +95,7 @@ def run(config: RunConfig) -> RunResult:
 
 def final_metrics(task: Task) -> dict[str, Any]:
     """The task's finals, at the x sequence for schedule-free methods."""
-    task.optimizer.eval()
+    set_mode(task.optimizer, "eval")
     with torch.no_grad():
         return task.finals()
 
@@ -143,18 +147,24 @@ def is_overflow(error: BaseException) -> bool:
     return isinstance(error, OverflowError) or (isinstance(error, RuntimeError) and "without overflow" in str(error))
 
 
-def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | None = None) -> None:
-    """The training loop. Nothing here reads a device value except the divergence check
+def train_steps(
+    task: Task, log: StepLog, steps: int, observer: RunObserver | None = None, schedule: Schedule | None = None
+) -> None:
+    """The training loop (``schedule``: the learning-rate schedule, stepped after each
+    ``optimizer.step()``). Nothing here reads a device value except the divergence check
     at flush points, which records each seed's first NaN/inf step in ``log.diverged``
     and stops the loop once every seed has diverged. A number overflowing its type in
     the loss or a statistic (:func:`is_overflow`) is divergence too: every seed still
     running is recorded as diverged at that step (the overflow cannot be told apart by
     seed) and the loop stops."""
     optimizer = task.optimizer
-    optimizer.train()
+    # An optimizer without its own statistics (an external one) is measured by the
+    # parameter change at logged steps only.
+    deltas = None if reports_stats(optimizer) else ParamDeltaStats(task.params)
+    set_mode(optimizer, "train")
     for step in range(1, steps + 1):
         try:
-            diverged = _train_step(task, log, step, steps, observer)
+            diverged = _train_step(task, log, step, steps, observer, deltas, schedule)
         except (OverflowError, RuntimeError) as exc:
             if not is_overflow(exc):
                 raise
@@ -165,7 +175,15 @@ def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | No
             return
 
 
-def _train_step(task: Task, log: StepLog, step: int, steps: int, observer: RunObserver | None) -> bool:
+def _train_step(
+    task: Task,
+    log: StepLog,
+    step: int,
+    steps: int,
+    observer: RunObserver | None,
+    deltas: ParamDeltaStats | None,
+    schedule: Schedule | None,
+) -> bool:
     """One step of :func:`train_steps`; True when every seed has diverged."""
     optimizer = task.optimizer
     optimizer.zero_grad(set_to_none=True)
@@ -175,14 +193,20 @@ def _train_step(task: Task, log: StepLog, step: int, steps: int, observer: RunOb
         task.before_step(step)
     if observer is not None:
         observer.before_step(step)
+    logged = log.is_logged(step)
+    if deltas is not None and logged:
+        deltas.before_step()
     optimizer.step()
+    if schedule is not None:
+        schedule.step()
     log.record_loss(step, loss)
     if task.after_step is not None:
         with torch.no_grad():
             task.after_step(step)
-    if log.is_logged(step):
+    if logged:
         with torch.no_grad():
-            row = {**optimizer.last_stats_tensors(), **task.metrics()}
+            stats = optimizer.last_stats_tensors() if deltas is None else deltas.after_step()
+            row = {**stats, **task.metrics()}
         if observer is not None:
             row.update(observer.after_step(step))
         log.record_row(step, row)

@@ -23,7 +23,9 @@ from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjectio
 
 from .closed_loop import with_column_scales
 from .config import RunConfig
+from .gpt_task import gpt_task
 from .helmholtz_task import helmholtz_task
+from .split import wants_hybrid
 from .task import EventRecord, StepLoss, Task
 
 
@@ -154,7 +156,7 @@ def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> 
     problem = DigitsMLP(seed=config.seed, **dict(config.settings), dtype=dtype, device=device)
     model = problem.model
     hparams = dict(config.hparams)
-    if "momentum_hook" in optim.hyperparameters(config.optimizer):
+    if wants_hybrid(config):
         optimizer = optim.hybrid(model, matrix=config.optimizer, matrix_hparams=hparams)
     else:
         optimizer = optim.build(config.optimizer, model.parameters(), **hparams)
@@ -184,4 +186,5 @@ TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]]
     "river_valley": river_valley_task,
     "digits": digits_task,
     "helmholtz": helmholtz_task,
+    "gpt": gpt_task,
 }

@@ -7,8 +7,9 @@ indices is drawn from a generator seeded by ``(seed, t)`` and the target tensor 
 - ``mode="multiplicative"``: ``X <- X + (a - 1) (X V_J) V_J^T``; with ``V = I`` this is
   exactly eq. (T-45), columns J scaled by ``a``.
 - ``mode="additive"`` (ViT-style burst, T E.5): ``X <- X + alpha U_J V_J^T`` with
-  ``alpha = rho ||X||_F / sqrt(d_out d_in)`` and the columns of ``U_J`` i.i.d. unit
-  Gaussian directions, i.e. ``alpha u/||u||`` added to each selected column of ``X V``.
+  ``alpha = rho ||X||_F / sqrt(d_out d_in)`` (optionally capped at ``alpha_max``) and the
+  columns of ``U_J`` i.i.d. unit Gaussian directions, i.e. ``alpha u/||u||`` added to
+  each selected column of ``X V``.
 
 Every event is logged as ``(step, J)`` so analysis can align events with responses.
 """
@@ -67,11 +68,14 @@ def _scale_features(X: Tensor, VJ: Tensor, a: float) -> None:
     X.add_((X @ VJ) @ VJ.mT, alpha=a - 1.0)
 
 
-def _add_bursts(X: Tensor, VJ: Tensor, directions: Tensor, rho: float) -> None:
+def _add_bursts(X: Tensor, VJ: Tensor, directions: Tensor, rho: float, alpha_max: float | None = None) -> None:
     """In place ``X <- X + alpha u/||u|| V_J^T`` per selected feature (T E.5), with
-    ``alpha = rho ||X||_F / sqrt(d_out d_in)`` per matrix (before the burst)."""
+    ``alpha = rho ||X||_F / sqrt(d_out d_in)`` per matrix (before the burst), capped at
+    ``alpha_max`` when given (T E.5's optional clip)."""
     m, n = X.shape[-2:]
     alpha = rho * torch.linalg.matrix_norm(X).unsqueeze(-1).unsqueeze(-1) / math.sqrt(m * n)
+    if alpha_max is not None:
+        alpha = alpha.clamp(max=alpha_max)
     unit = directions / torch.linalg.vector_norm(directions, dim=-2, keepdim=True)
     X.add_(alpha * (unit @ VJ.mT))
 
@@ -92,11 +96,12 @@ class OutlierInjection:
         J_mode: ``"random"`` (fresh J per event) or ``"fixed"`` (one J for every event,
             drawn from the seed alone).
         rho: additive burst amplitude relative to ``||X||_F / sqrt(d_out d_in)`` (``> 0``).
+        alpha_max: additive mode: cap on ``alpha`` (``> 0``), or None for no cap.
     """
 
     def __init__(self, *, K_out: int = 50, s: int = 2, a: float = 10.0, site: str = "momentum",
                  mode: str = "multiplicative", t_start: int | None = None, seed: int = 0,
-                 J_mode: str = "random", rho: float = 1.0) -> None:
+                 J_mode: str = "random", rho: float = 1.0, alpha_max: float | None = None) -> None:
         owner = "OutlierInjection"
         self.K_out = check_int(owner, "K_out", K_out, 1)
         self.s = check_int(owner, "s", s, 1)
@@ -107,6 +112,7 @@ class OutlierInjection:
         self.seed = check_int(owner, "seed", seed, 0)
         self.J_mode = check_choice(owner, "J_mode", J_mode, J_MODES)
         self.rho = check_real(owner, "rho", rho, minimum=0.0, inclusive=False)
+        self.alpha_max = None if alpha_max is None else check_real(owner, "alpha_max", alpha_max, minimum=0.0, inclusive=False)
         self.events: list[InjectionEvent] = []
 
     def check_columns(self, n: int) -> None:
@@ -150,7 +156,7 @@ class OutlierInjection:
         if directions is None:
             _scale_features(X, VJ, self.a)
         else:
-            _add_bursts(X, VJ, directions.to(dtype=X.dtype, device=X.device), self.rho)
+            _add_bursts(X, VJ, directions.to(dtype=X.dtype, device=X.device), self.rho, self.alpha_max)
 
     def momentum_hook(self, V: Tensor | None = None, *, target: Tensor | None = None) -> MomentumHook:
         """A ``hook(param, M, step)`` for the Muon family's ``momentum_hook`` (SPEC 1),

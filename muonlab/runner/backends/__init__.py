@@ -33,7 +33,12 @@ def make_backend(
         if scheduler is not None:
             raise ConfigError("--scheduler: only with --backend dask")
         return LocalBackend(workers=workers, threads_per_worker=threads_per_worker, retries=retries)
-    from .dask_backend import DaskBackend
+    try:
+        from .dask_backend import DaskBackend
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("dask", "distributed"):
+            raise
+        raise ConfigError(f"--backend dask: needs the dask extra ({exc.name} is not installed): pip install 'muonlab[dask]'") from None
 
     return DaskBackend(workers=workers, scheduler=scheduler, retries=retries, threads_per_worker=threads_per_worker)
 
