@@ -28,7 +28,7 @@ SWEEP = """
 seeds = 8
 steps = {steps}
 every = 10
-device = "cpu"
+device = "{device}"
 
 [problem]
 name = "awbt"
@@ -73,9 +73,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="device of the runs (default cpu)")
     args = parser.parse_args()
-    configs = parse_study(SWEEP.format(steps=args.steps), default_name="sweep").runs()
-    warmup = parse_study(SWEEP.format(steps=1).replace("seeds = 8", "seeds = 1"), default_name="warmup").runs()[:2]
+    configs = parse_study(SWEEP.format(steps=args.steps, device=args.device), default_name="sweep").runs()
+    warmup = parse_study(SWEEP.format(steps=1, device=args.device).replace("seeds = 8", "seeds = 1"),
+                         default_name="warmup").runs()[:2]
     n, w = len(configs), args.workers
 
     rows: dict[str, tuple[float, float, float]] = {}  # name -> (start-up, sweep, total)

@@ -42,13 +42,19 @@ class ParamChangeStats(StatsMixin):
     _change_buffers: dict[Tensor, Tensor]
 
     def _buffers_for(self, params: list[Tensor]) -> list[Tensor]:
+        """One buffer per parameter, made once; the list is reused while ``params`` is."""
+        key = tuple(map(id, params))
+        cached = getattr(self, "_change_list", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         if not hasattr(self, "_change_buffers"):
             self._change_buffers = {}
         buffers = self._change_buffers
         for p in params:
             if p not in buffers:
                 buffers[p] = torch.empty_like(p, memory_format=torch.preserve_format)
-        return [buffers[p] for p in params]
+        self._change_list = (key, [buffers[p] for p in params])
+        return self._change_list[1]
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

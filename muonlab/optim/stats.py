@@ -15,6 +15,7 @@ In batched mode every statistic has shape ``(S,)``: reductions never cross slice
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import torch
@@ -39,7 +40,7 @@ class StepStats:
         """Record the step term ``scale * update`` of one parameter (read only; ``update``
         must not be modified afterwards: it is reduced when the statistics are read)."""
         self._updates.append((update, scale))
-        self._numel += update[(0,) * self.batch_ndim].numel()
+        self._numel += math.prod(update.shape[self.batch_ndim:])
 
     def _update_square(self, update: Tensor, scale: float | Tensor) -> Tensor:
         """``sum(update^2) * scale^2`` over the non-batch axes, accumulated in float32.
