@@ -62,7 +62,7 @@ def test_table_files_written(study_dir: Path) -> None:
     result = write_table(load_study(study_dir))
     assert (study_dir / "table.md").read_text() == result.markdown
     assert list(result.cells.columns) == ["fix_V", "optimizer", "runs", "spike_count", "final_loss"]
-    assert (study_dir / "table.csv").read_text().startswith("fix_V,optimizer,runs,diverged,spike_count_median")
+    assert (study_dir / "table.csv").read_text().startswith("fix_V,optimizer,runs,diverged,failed,spike_count_median")
 
 
 def test_standard_plots_are_non_empty_pngs(study_dir: Path) -> None:
