@@ -1,17 +1,24 @@
 """``muonlab run | table | plot | list | validate`` (SPEC 5).
 
-User errors (bad study file, bad option, unusable output directory) print one line
-``muonlab: error: ...`` on stderr and return exit code 2, with nothing written.
+Exit codes: 0 success; 1 a study none of whose runs finished (every run ``failed``);
+2 a user error (bad study file, bad option, unusable output directory, a table of a
+non-numeric column): one line ``muonlab: error: ...`` on stderr, nothing written;
+130 interrupted (Ctrl-C): one line saying how many runs finished and how to resume.
+``muonlab`` with no arguments prints the usage (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from muonlab.analysis.load import StudyLoadError
 from muonlab.runner import BACKENDS, PROBLEMS, ConfigError, load_study_config, make_backend, run_study
@@ -63,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("dir", type=Path, help="study output directory")
     table.add_argument("--metric", default=None, help="summary column(s), comma-separated (default: spike_count,final_loss with events, else final_loss)")
     table.add_argument("--by", default=None, help="grouping columns, comma-separated (default: swept settings, optimizer, swept hyperparameters)")
+    table.add_argument("--write", action="store_true", help="also write table.md and table.csv into DIR (default: print only)")
+    table.add_argument("--out", type=Path, default=None, metavar="OUTDIR", help="also write table.md and table.csv into OUTDIR (created)")
 
     plot = commands.add_parser("plot", help="standard plots of a study directory into DIR/plots/")
     plot.add_argument("dir", type=Path, help="study output directory")
@@ -77,8 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``muonlab`` command; returns the exit code."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_usage(sys.stderr)
+        return 2
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, StudyLoadError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -93,13 +107,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     study = load_study_config(args.study, device=args.device)
     backend = make_backend(args.backend, workers=args.workers, scheduler=args.scheduler, retries=args.retries)
-    report = run_study(study, args.out, backend=backend, resume=args.resume, progress=not args.no_progress)
+    try:
+        report = run_study(study, args.out, backend=backend, resume=args.resume, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        return _interrupted(args)
     counts = ", ".join(f"{n} {status}" for status, n in report.statuses.items() if n)
     skipped = f" ({report.skipped} already finished)" if report.skipped else ""
     print(f"{report.total} runs{skipped}: {counts or 'nothing to run'}")
+    if report.total and report.skipped + report.statuses["done"] + report.statuses["diverged"] == 0:
+        print(f"{PROG}: error: every run failed ({report.total} of {report.total}); first error: "
+              f"{_first_error(report.out)} (errors of all runs: {report.out / 'manifest.json'})", file=sys.stderr)
+        return 1
     _report(report.out)
     print(f"results: {report.out}/ (summary.csv, runs/, events.csv, manifest.json, table.md, plots/)")
     return 0
+
+
+def _first_error(out: Path) -> str:
+    runs = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["runs"]
+    return next((e["error"] for e in runs if e.get("error")), "unknown")
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    """Ctrl-C during ``run``: one line (what finished, the command that resumes); 130."""
+    manifest = args.out / "manifest.json"
+    finished = total = 0
+    if manifest.is_file():
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        finished = sum(1 for e in data.get("runs", []) if e["status"] in ("done", "diverged"))
+        total = data.get("total_runs", 0)
+    command = ["muonlab", "run", str(args.study), "--out", str(args.out), "--resume"]
+    command += [f"--{k.replace('_', '-')}={v}" for k, v in (("backend", args.backend), ("workers", args.workers), ("device", args.device))
+                if v is not None and (k, v) not in (("backend", "local"), ("workers", 1))]
+    print(f"\n{PROG}: interrupted: {finished} of {total} runs finished and recorded in {args.out}; "
+          f"continue with: {shlex.join(command)}", file=sys.stderr)
+    return 130
 
 
 def _report(out: Path) -> None:
@@ -108,7 +150,11 @@ def _report(out: Path) -> None:
 
     study = load_study(out)
     print(write_table(study).markdown, end="")
-    plot_study(study)
+    # Loss plots need a logged finite loss (every run may have diverged at step 1).
+    if np.isfinite(study.steps["loss"].to_numpy(float)).any():
+        plot_study(study)
+    else:
+        print("plots: none (no run logged a finite loss)")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -116,12 +162,24 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    from muonlab.analysis import load_study, write_table
+    """Print the table; write ``table.md``/``table.csv`` only with ``--write`` (into the
+    study directory) or ``--out`` (elsewhere)."""
+    from muonlab.analysis import load_study, save_table, table
 
     study = load_study(args.dir)
-    result = write_table(study, metric=_split(args.metric), by=_split(args.by))
+    metric, by = _split(args.metric), _split(args.by)
+    if args.out is None and not args.write:
+        print(table(study, metric=metric, by=by).markdown, end="")
+        return 0
+    target = args.dir if args.out is None else args.out
+    result = table(study, metric=metric, by=by)  # a bad --metric is reported before anything is written
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        save_table(result, target)
+    except OSError as exc:
+        raise ConfigError(f"{'--out' if args.out is not None else '--write'}: cannot write the table into {target}: {exc.strerror or exc}") from None
     print(result.markdown, end="")
-    print(f"written: {args.dir / 'table.md'}, {args.dir / 'table.csv'}")
+    print(f"written: {target / 'table.md'}, {target / 'table.csv'}")
     return 0
 
 

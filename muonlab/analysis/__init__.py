@@ -17,7 +17,7 @@ from .plots_pinn import (
     plot_pinn_training,
 )
 from .plots_diagnostics import load_spectra, plot_diagnostics, plot_dom_ratio, plot_gram_dominance, plot_spectra, plot_spectral_density
-from .tables import TableResult, format_cell, format_number, quartiles, table, to_markdown, write_table
+from .tables import TableResult, format_cell, format_number, quartiles, save_table, table, to_markdown, write_table
 
 __all__ = [
     "Study",
@@ -43,6 +43,7 @@ __all__ = [
     "plot_study",
     "quartiles",
     "save_figures",
+    "save_table",
     "study_figures",
     "study_style",
     "table",

@@ -48,17 +48,20 @@ def plot_loss_curves(study: Study, *, style: StudyStyle | None = None) -> Figure
     style = style or study_style(study)
     groups = list(panels(study, study.steps))
     fig, axes = new_figure(1, len(groups), sharey=True)
+    widths = []  # the IQR's width relative to the median per step: says why a band may not show
     for ax, (title, rows) in zip(axes[0], groups):
         for label, part in series(study, rows):
             band = median_band(part, "loss")
             ax.fill_between(band.index, band["q25"], band["q75"], color=style.series(label).color, alpha=BAND_ALPHA, linewidth=0)
             ax.plot(band.index, band["median"], linewidth=1.3, **style.line(label, len(band)))
+            widths.append((band["q75"] - band["q25"]) / band["median"])
         log_axis(ax)
         ax.set_title(title)
         ax.set_xlabel("step")
     axes[0, 0].set_ylabel("loss (median, shaded IQR)")
     figure_legend(fig, axes[0])
-    return finish(fig, f"{study.name}: loss over training, median and IQR over {_n_seeds(study)} seeds")
+    typical = float(np.nanmedian(np.concatenate(widths))) if widths else float("nan")
+    return finish(fig, f"{study.name}: loss, median over {_n_seeds(study)} seeds; IQR band, typically {typical:.1%} of the median wide")
 
 
 @themed()

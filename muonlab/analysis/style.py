@@ -150,11 +150,16 @@ class ReadableLogLocator(Locator):
         return MaxNLocator(min(4, room)).tick_values(vmin, vmax)
 
 
-def number_label(value: float, digits: int = 3) -> str:
-    """A tick label with ``digits`` significant digits: plain between 1e-3 and 1e4,
-    else ``m x 10^e``."""
-    if value == 0 or 1e-3 <= abs(value) < 1e4:
-        return f"{value:.{digits}g}"
+PLAIN_RANGE = (1e-4, 1e5)  # tick values written as plain decimals when all fall in here
+
+
+def number_label(value: float, digits: int = 3, *, plain: bool | None = None) -> str:
+    """A tick label with ``digits`` significant digits: plain decimals (by default
+    inside :data:`PLAIN_RANGE`), else ``m x 10^e``."""
+    if plain is None:
+        plain = value == 0 or PLAIN_RANGE[0] <= abs(value) < PLAIN_RANGE[1]
+    if plain or value == 0:
+        return np.format_float_positional(value, precision=digits, unique=True, fractional=False, trim="-")
     exponent = math.floor(math.log10(abs(value)))
     mantissa = float(f"{value / 10**exponent:.{digits}g}")
     if mantissa == 1:
@@ -163,17 +168,22 @@ def number_label(value: float, digits: int = 3) -> str:
 
 
 class NumberFormatter(Formatter):
-    """:func:`number_label` with the fewest significant digits (at least 3) that keep
-    the labels of one axis distinct (1.015 and 1.025 are not both "1.02")."""
+    """:func:`number_label` in one notation per axis (plain decimals when every tick
+    is inside :data:`PLAIN_RANGE`, else powers of ten) with the fewest significant
+    digits (at least 3) that keep the labels distinct (1.015 and 1.025 are not both
+    "1.02")."""
 
     def __call__(self, value: float, pos: int | None = None) -> str:
         return number_label(value)
 
     def format_ticks(self, values: Sequence[float]) -> list[str]:
+        nonzero = [abs(v) for v in values if v != 0]
+        plain = not nonzero or (PLAIN_RANGE[0] <= min(nonzero) and max(nonzero) < PLAIN_RANGE[1])
+        labels: list[str] = []
         for digits in range(3, 8):
-            labels = [number_label(v, digits) for v in values]
+            labels = [number_label(v, digits, plain=plain) for v in values]
             if len(set(labels)) == len(labels):
-                return labels
+                break
         return labels
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ import torch
 from muonlab import optim
 
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
+from .memory import RunSize, check_memory
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .settings import ConfigError, Setting, type_name
 
@@ -178,6 +180,11 @@ class StudyConfig:
                         )
         return tuple(out)
 
+    def size(self) -> RunSize:
+        """What one run's memory grows with (:mod:`muonlab.runner.memory`)."""
+        awbt_d = max(dict(self.problem_grid)["d"]) if self.problem == "awbt" else 0
+        return RunSize(self.steps, self.every, len(self.seeds) if self.batch_seeds else 1, awbt_d)
+
     def swept_settings(self) -> tuple[str, ...]:
         """Problem settings with more than one value in the grid."""
         return tuple(k for k, v in self.problem_grid if len(v) > 1)
@@ -241,6 +248,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         source=text,
     )
     _check_distinct_runs(study)
+    check_memory(study.size())
     return study
 
 
@@ -417,6 +425,9 @@ def _hparam_values(raw: Any, default: Any, path: str) -> tuple[Any, ...]:
             raise ConfigError(f"{path}: expected a value, got a table")
         if isinstance(v, list):
             v = tuple(v)
+        for number in v if isinstance(v, tuple) else (v,):
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ConfigError(f"{path}: must be a finite number, got {raw!r}")
         # An integer where the default is a float is the same number (lr = 1 is 1.0), so
         # that both spellings give the same run id.
         if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):

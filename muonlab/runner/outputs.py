@@ -26,9 +26,10 @@ import torch
 
 import muonlab
 
-from .config import RunConfig, StudyConfig
+from .config import RunConfig, StudyConfig, parse_study
 from .run import RunResult
 from .settings import ConfigError
+from .device import describe_cpu
 from .spikes import SPIKE_COLUMNS, describe_rule
 
 SUMMARY_HEAD = ("run_id", "problem", "optimizer", "seed")
@@ -88,9 +89,14 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 def check_output_dir(out: Path, *, resume: bool, study: StudyConfig) -> None:
     """Refuse an output path that is a file, or an existing non-empty directory without
-    ``resume``; with ``resume``, refuse a directory made with a different spike rule."""
+    ``resume``; with ``resume``, refuse a directory made by a different study (other
+    runs, labels, [spikes] rule or [diagnostics]): its results would be mixed with the
+    new ones."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file; give a directory path")
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out: cannot create {out}: {existing} is not a writable directory")
     if out.is_dir() and any(out.iterdir()):
         if not resume:
             raise ConfigError(f"--out: {out} already exists and is not empty; pass --resume to continue it or choose a new directory")
@@ -99,6 +105,34 @@ def check_output_dir(out: Path, *, resume: bool, study: StudyConfig) -> None:
             previous = json.loads(manifest.read_text(encoding="utf-8")).get("spike_rule")
             if previous != describe_rule(dict(study.spikes)):
                 raise ConfigError(f"--resume: {out} was made with a different [spikes] rule; use a new --out")
+        difference = study_difference(out / "study.toml", study)
+        if difference:
+            raise ConfigError(f"--resume: {out} holds a different study ({difference}); resume it with its own study file, {out / 'study.toml'}, or use a new --out")
+
+
+def _run_keys(study: StudyConfig) -> list[tuple[Any, ...]]:
+    """What a resumed study must share with the directory: each run's id (problem,
+    settings, steps, optimizer, hyperparameters, seed), label and observers."""
+    return [(r.run_id, r.label, r.spikes, r.diagnostics) for r in study.runs()]
+
+
+def study_difference(previous_toml: Path, study: StudyConfig) -> str:
+    """Empty when ``previous_toml`` (a directory's ``study.toml``) is the same study as
+    ``study`` (whatever its device), else a short description of the difference."""
+    if not previous_toml.is_file():
+        return ""
+    text = previous_toml.read_text(encoding="utf-8")
+    try:
+        previous = parse_study(text, default_name=study.name, device=study.device)
+    except ConfigError as exc:
+        return f"its study.toml no longer validates: {exc}"
+    old, new = _run_keys(previous), _run_keys(study)
+    if old == new:
+        return ""
+    old_ids, new_ids = {k[0] for k in old}, {k[0] for k in new}
+    if old_ids != new_ids:
+        return f"{len(new_ids - old_ids)} of its {len(new_ids)} runs are not in the directory's study, which has {len(old_ids)}"
+    return "same runs with other labels, [spikes] or [diagnostics]"
 
 
 def git_revision() -> str | None:
@@ -147,13 +181,17 @@ class StudyOutput:
             "numpy": np.__version__,
             "python": platform.python_version(),
             "device": device,
+            "cpu": describe_cpu(),
             "git_revision": git_revision(),
             "started": _now(),
             "finished": None,
             "spike_rule": describe_rule(dict(study.spikes)),
             "total_runs": len(self.runs),
         }
-        (out / "runs").mkdir(parents=True, exist_ok=True)
+        try:
+            (out / "runs").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out: cannot create {out}: {exc.strerror or exc}") from None
         if resume:
             for directory in (out, out / "runs"):
                 remove_temporaries(directory)

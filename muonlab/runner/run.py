@@ -136,33 +136,57 @@ def assemble_result(
     )
 
 
+def is_overflow(error: BaseException) -> bool:
+    """Whether ``error`` is a number overflowing its type: Python's ``OverflowError``, or
+    torch refusing a scalar too large for the tensor's dtype ("value cannot be
+    converted to type float without overflow", e.g. ``alpha=lr**2`` at lr = 1e30)."""
+    return isinstance(error, OverflowError) or (isinstance(error, RuntimeError) and "without overflow" in str(error))
+
+
 def train_steps(task: Task, log: StepLog, steps: int, observer: RunObserver | None = None) -> None:
     """The training loop. Nothing here reads a device value except the divergence check
     at flush points, which records each seed's first NaN/inf step in ``log.diverged``
-    and stops the loop once every seed has diverged."""
+    and stops the loop once every seed has diverged. A number overflowing its type in
+    the loss or a statistic (:func:`is_overflow`) is divergence too: every seed still
+    running is recorded as diverged at that step (the overflow cannot be told apart by
+    seed) and the loop stops."""
     optimizer = task.optimizer
     optimizer.train()
     for step in range(1, steps + 1):
-        optimizer.zero_grad(set_to_none=True)
-        objective, loss = task.loss(step)
-        objective.backward()
-        if task.before_step is not None:
-            task.before_step(step)
-        if observer is not None:
-            observer.before_step(step)
-        optimizer.step()
-        log.record_loss(step, loss)
-        if task.after_step is not None:
-            with torch.no_grad():
-                task.after_step(step)
-        if log.is_logged(step):
-            with torch.no_grad():
-                row = {**optimizer.last_stats_tensors(), **task.metrics()}
-            if observer is not None:
-                row.update(observer.after_step(step))
-            log.record_row(step, row)
-        if (step % FLUSH_STEPS == 0 or step == steps) and log.check_divergence(step, task.params):
+        try:
+            diverged = _train_step(task, log, step, steps, observer)
+        except (OverflowError, RuntimeError) as exc:
+            if not is_overflow(exc):
+                raise
+            log.record_overflow(step)
+            log.check_divergence(step, task.params)
             return
+        if diverged:
+            return
+
+
+def _train_step(task: Task, log: StepLog, step: int, steps: int, observer: RunObserver | None) -> bool:
+    """One step of :func:`train_steps`; True when every seed has diverged."""
+    optimizer = task.optimizer
+    optimizer.zero_grad(set_to_none=True)
+    objective, loss = task.loss(step)
+    objective.backward()
+    if task.before_step is not None:
+        task.before_step(step)
+    if observer is not None:
+        observer.before_step(step)
+    optimizer.step()
+    log.record_loss(step, loss)
+    if task.after_step is not None:
+        with torch.no_grad():
+            task.after_step(step)
+    if log.is_logged(step):
+        with torch.no_grad():
+            row = {**optimizer.last_stats_tensors(), **task.metrics()}
+        if observer is not None:
+            row.update(observer.after_step(step))
+        log.record_row(step, row)
+    return (step % FLUSH_STEPS == 0 or step == steps) and log.check_divergence(step, task.params)
 
 
 def _event_counts(row_steps: np.ndarray, event_steps: list[int]) -> np.ndarray:

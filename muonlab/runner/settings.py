@@ -7,6 +7,7 @@ documentation of a key and its check can never disagree.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,8 @@ class Setting:
 
     def coerce(self, value: Any, path: str) -> Any:
         """``value`` converted to ``kind`` (an integer is a valid float; a boolean is
-        never a number), or :class:`ConfigError` naming ``path`` and the allowed values."""
+        never a number; inf and NaN never are settings), or :class:`ConfigError` naming
+        ``path`` and the allowed values."""
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         ok_type = isinstance(value, self.kind) and not (self.kind is not bool and isinstance(value, bool))
@@ -58,6 +60,8 @@ class Setting:
             raise ConfigError(
                 f"{path}: expected a {self.kind.__name__} {self.allowed}, got {type_name(value)} {value!r}"
             )
+        if self.kind is float and not math.isfinite(value):
+            raise ConfigError(f"{path}: must be a finite number {self.allowed}, got {value!r}")
         if not self.check(value):
             raise ConfigError(f"{path}: must be {self.allowed}, got {value!r}")
         return value

@@ -61,6 +61,13 @@ class StepLog:
                 self._table = torch.cat([self._table, fresh], dim=1)
             self._table[row, self._columns[key]] = value.detach()
 
+    def record_overflow(self, step: int) -> None:
+        """Step ``step`` overflowed before it finished: its loss reads inf (so that
+        :meth:`check_divergence` finds it) and its row, if logged, NaN."""
+        self.losses[step - 1] = float("inf")
+        if step in self._row:
+            self._table[self._row[step]] = float("nan")
+
     def check_divergence(self, upto: int, params: Sequence[Tensor]) -> bool:
         """At a flush point (one host sync): for each seed not yet diverged, record the
         first step ``<= upto`` with a NaN/inf loss, or ``upto`` when only its parameters

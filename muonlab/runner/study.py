@@ -51,6 +51,7 @@ def run_study(
     # writes nothing.
     with backend if isinstance(backend, AbstractContextManager) else nullcontext():
         output = StudyOutput(out, study, device=describe_device(device), resume=resume)
+        output.manifest["cpu"]["run_threads"] = getattr(backend, "threads_per_worker", None)
         done = output.finished()
         pending = [run for run in output.runs if run.run_id not in done]
         statuses = {"done": 0, "diverged": 0, "failed": 0}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from muonlab.analysis import format_cell, format_number, quartiles, table, to_markdown
-from muonlab.analysis.load import Study
+from muonlab.analysis.load import Study, StudyLoadError
 
 
 def test_quartiles_match_numpy_linear_definition() -> None:
@@ -84,3 +84,49 @@ def test_markdown_layout() -> None:
         "| x          | 1 (0,2) |",
         "| long value | 3       |",
     ]
+
+
+def _lr_sweep_study() -> Study:
+    """AdamW and TrasMuon sweep lr over shared values, in an order that is not sorted
+    (the PINN lr sweep); a third entry sweeps nothing (its lr is blank in summary.csv)."""
+    rows = []
+    sweeps = (("AdamW", [5e-3, 1.25e-3]), ("TrasMuon", [3.125e-4, 5e-3, 1.25e-3]), ("SGD", [None]))
+    for opt, lrs in sweeps:
+        for lr in lrs:
+            for seed in range(3):
+                # TrasMuon lr=5e-3: seed 0 diverged, seed 1 failed; SGD: every seed failed
+                status = {("TrasMuon", 5e-3, 0): "diverged", ("TrasMuon", 5e-3, 1): "failed"}.get((opt, lr, seed), "done")
+                status = "failed" if opt == "SGD" else status
+                final = float("nan") if status != "done" else 1.0 + seed
+                rows.append(dict(run_id=f"{opt}{lr}{seed}", problem="awbt", optimizer=opt, seed=seed, lr=lr,
+                                 status=status, final_loss=final))
+    return Study(path=Path("t"), summary=pd.DataFrame(rows), steps=pd.DataFrame(), events=pd.DataFrame({"run_id": []}),
+                 manifest={"study": "t"},
+                 config={"problem": {"name": "awbt"}, "optimizers": [{"name": "adamw", "label": "AdamW"},
+                         {"name": "trasmuon", "label": "TrasMuon"}, {"name": "sgd", "label": "SGD"}]})
+
+
+def test_rows_follow_the_optimizer_entries_then_ascending_swept_values() -> None:
+    cells = table(_lr_sweep_study()).cells
+    assert [(r.optimizer, r.lr) for r in cells.itertuples()] == [
+        ("AdamW", 1.25e-3), ("AdamW", 5e-3),
+        ("TrasMuon", 3.125e-4), ("TrasMuon", 1.25e-3), ("TrasMuon", 5e-3),
+        ("SGD", "-"),
+    ]  # fmt: skip
+
+
+def test_failed_and_diverged_runs_are_counted_not_dropped() -> None:
+    result = table(_lr_sweep_study())
+    rows = {(r.optimizer, r.lr): r for r in result.cells.itertuples()}
+    assert rows[("TrasMuon", 5e-3)].runs == "3 (1 diverged, 1 failed)"
+    # the median is over the runs that did not fail and have a final loss: seed 2 only
+    assert rows[("TrasMuon", 5e-3)].final_loss == "3 (3,3)"
+    assert rows[("SGD", "-")].runs == "3 (3 failed)" and rows[("SGD", "-")].final_loss == "n/a"
+    numbers = result.numbers.set_index(["optimizer", "lr"])
+    assert numbers.loc[("TrasMuon", 5e-3), ["runs", "diverged", "failed"]].tolist() == [3, 1, 1]
+    assert numbers["runs"].sum() == len(_lr_sweep_study().summary)
+
+
+def test_a_non_numeric_metric_is_a_one_line_error_naming_the_numeric_columns() -> None:
+    with pytest.raises(StudyLoadError, match=r"^--metric: 'optimizer' is not a numeric column; numeric columns: lr, final_loss$"):
+        table(_lr_sweep_study(), metric="optimizer")

@@ -189,13 +189,22 @@ def test_process_pool_gives_the_same_bytes_as_in_process(tmp_path: Path, tiny_st
     assert _files(tmp_path / "one") == _files(tmp_path / "two")
 
 
-def test_a_study_whose_runs_all_fail_still_ends_cleanly(tmp_path: Path, tiny_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_study_whose_runs_all_fail_exits_1_with_one_line(tmp_path: Path, tiny_study: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Every run failed: exit 1 (not an empty table and 0), one line with the first error."""
     def broken(config, device, dtype):
         raise RuntimeError("boom in the problem")
 
     monkeypatch.setitem(tasks.TASK_BUILDERS, "awbt", broken)
     out = tmp_path / "out"
-    assert main(["run", str(tiny_study), "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", str(tiny_study), "--out", str(out), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "8 runs: 8 failed" in captured.out and "|" not in captured.out
+    assert captured.err.strip().splitlines() == [
+        f"muonlab: error: every run failed (8 of 8); first error: RuntimeError: boom in the problem "
+        f"(errors of all runs: {out / 'manifest.json'})"
+    ]
+    assert not (out / "table.md").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert {e["status"] for e in manifest["runs"]} == {"failed"}
     assert main(["plot", str(out)]) == 0
