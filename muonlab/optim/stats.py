@@ -47,7 +47,8 @@ class StepStats:
 
         A float32 update is squared and summed as it is; a lower-precision one (bfloat16
         NS) goes through ``vector_norm(..., dtype=float32)``, which upcasts inside the
-        reduction instead of materialising a float32 copy (8x cheaper at 4096 x 1024).
+        reduction instead of materialising a float32 copy (5.8 vs 8.9 ms at 4096 x 1024 on
+        a loaded 2-core CPU).
         A float64 update (a float64 study) is rounded to float32 first, as before: the
         statistic is float32 whatever the run's dtype.
         """

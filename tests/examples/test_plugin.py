@@ -7,9 +7,12 @@ equations."""
 from __future__ import annotations
 
 import csv
+import importlib
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,10 @@ def installed() -> None:
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(PLUGIN)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
+    # An editable install becomes importable through a .pth file, which this already
+    # running interpreter read at start-up: read the site directory's .pth files again.
+    site.addsitedir(sysconfig.get_paths()["purelib"])
+    importlib.invalidate_caches()
 
 
 def lion_reference(theta: np.ndarray, grads: list[np.ndarray], lr: float, beta1: float, beta2: float, wd: float) -> list[np.ndarray]:
