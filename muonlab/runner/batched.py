@@ -106,7 +106,7 @@ def awbt_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.
     :func:`muonlab.runner.tasks.awbt_task`."""
     s = dict(configs[0].settings)
     problem = AWBTBatch.from_seeds(
-        [c.seed for c in configs], d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], dtype=dtype, device=device
+        [c.seed for c in configs], d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], scale=s["scale"], dtype=dtype, device=device
     )
     W = nn.Parameter(problem.W0.clone())
     star_norm = torch.linalg.matrix_norm(problem.W_star)

@@ -21,6 +21,9 @@ Schema (every key optional unless marked required)::
 
     [diagnostics]              # observers to enable (muonlab.runner.diagnostics_settings)
 
+    [controls]                 # control runs (muonlab.runner.controls): baseline,
+                               # no_injection, matched_step, lr_grid
+
     [[optimizers]]             # required, at least one; lists are a sweep
     name = "trasmuon"          # required: a muonlab.optim registry name
     label = "TrasMuon"         # optional display name (default: name), unique
@@ -46,13 +49,14 @@ import torch
 
 from muonlab import optim
 
+from .controls import Controls, expand, parse_controls, with_lr
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .settings import ConfigError, Setting, type_name
 
 STUDY_KEYS = (
     "name", "seeds", "steps", "every", "device", "dtype", "batch_seeds",
-    "problem", "injection", "spikes", "diagnostics", "optimizers",
+    "problem", "injection", "spikes", "diagnostics", "optimizers", "controls",
 )  # fmt: skip
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -70,7 +74,8 @@ class RunConfig:
 
     ``settings`` holds every problem setting (defaults filled), ``injection`` every
     injection setting or ``None``, ``hparams`` the hyperparameters the study gave.
-    ``device``, ``label``, ``spikes`` and ``diagnostics`` do not change the trajectory
+    ``device``, ``label``, ``spikes``, ``diagnostics``, ``control`` and ``matched_to``
+    (the control labels of :mod:`muonlab.runner.controls`) do not change the trajectory
     and are not part of :attr:`run_id`.
     """
 
@@ -87,6 +92,8 @@ class RunConfig:
     device: str = "auto"
     spikes: Items = ()
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
+    control: str = "none"
+    matched_to: str = ""
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the run's trajectory (the input of :attr:`run_id`)."""
@@ -143,6 +150,9 @@ class StudyConfig:
     diagnostics: DiagnosticsSpec
     optimizers: tuple[OptimizerSpec, ...]
     source: str = field(default="", repr=False)
+    controls: Controls | None = None
+    # Runs added once measured (matched-step controls, muonlab.runner.controls).
+    extra_runs: tuple[RunConfig, ...] = ()
 
     @property
     def kind(self) -> ProblemKind:
@@ -176,7 +186,7 @@ class StudyConfig:
                                 diagnostics=self.diagnostics,
                             )
                         )
-        return tuple(out)
+        return (*expand(out, self.controls), *self.extra_runs)
 
     def swept_settings(self) -> tuple[str, ...]:
         """Problem settings with more than one value in the grid."""
@@ -223,6 +233,9 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     spikes = _spikes(raw.get("spikes", {}), kind)
     diagnostics = parse_diagnostics(raw.get("diagnostics", {}), log_every=every)
     optimizers = _optimizers(raw.get("optimizers"), injection)
+    controls = parse_controls(raw.get("controls"), [o.label for o in optimizers], has_injection=injection is not None)
+    if controls is not None and controls.lr_grid:
+        optimizers = tuple(OptimizerSpec(o.name, o.label, with_lr(o.grid, controls.lr_grid)) for o in optimizers)
 
     study = StudyConfig(
         name=name,
@@ -239,6 +252,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         diagnostics=diagnostics,
         optimizers=optimizers,
         source=text,
+        controls=controls,
     )
     _check_distinct_runs(study)
     return study

@@ -27,6 +27,7 @@ import torch
 import muonlab
 
 from .config import RunConfig, StudyConfig
+from .controls import control_columns
 from .run import RunResult
 from .settings import ConfigError
 from .spikes import SPIKE_COLUMNS, describe_rule
@@ -133,6 +134,7 @@ class StudyOutput:
             *SUMMARY_HEAD,
             *study.swept_settings(),
             *study.swept_hparams(),
+            *control_columns(study),
             *SUMMARY_STATUS,
             *SPIKE_COLUMNS,
             *study.kind.finals,
@@ -242,6 +244,8 @@ class StudyOutput:
             "status": result.status,
             "steps_done": result.steps_done,
             "diverged_step": result.diverged_step,
+            "control": config.control,
+            "matched_to": config.matched_to,
             **result.summary,
         }
         return [_format_cell(values.get(c)) for c in self.columns]

@@ -131,7 +131,7 @@ def awbt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Ta
     """AWB-T (SPEC 2.1): ``W = W0`` (d x d), loss ``1/2 ||AWB - T||^2``; metric
     ``rel_dist = ||W - W*||_F / ||W*||_F``; injection basis: the columns of V."""
     s = dict(config.settings)
-    problem = AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, dtype=dtype, device=device)
+    problem = AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, scale=s["scale"], dtype=dtype, device=device)
     W = nn.Parameter(problem.W0.clone())
     star_norm = torch.linalg.matrix_norm(problem.W_star)
 
