@@ -65,18 +65,28 @@ def evaluate_study_claim(claim: Claim, study: Study) -> tuple[Test, Evidence]:
                               "reference": reference}, ((claim.treatment, "reference"),), scale)
     if claim.kind == "interaction":
         return _interaction(claim, study, scale, where)
-    tests, values, pairs, seeds_all = [], {}, [], None
+    control_where = {**where, **dict(claim.control_where)}
     treatment = seed_values(study, claim.treatment, claim.metric, where)
+    series = {_name(claim, claim.treatment, claim.metric): treatment}
+    tests, pairs = [], []
     for label in claim.controls_labels:
-        t, c, seeds = aligned(treatment, seed_values(study, label, claim.metric, where))
+        name = _name(claim, label, claim.control_metric, control_where != where)
+        series[name] = seed_values(study, label, claim.control_metric, control_where)
+        t, c, _ = aligned(treatment, series[name])
         tests.append(_pair_test(claim, t, c, scale))
-        seeds_all = seeds if seeds_all is None else sorted(set(seeds_all) & set(seeds))
-        pairs.append((claim.treatment, label))
-    seeds_all = seeds_all or []
-    values[claim.treatment] = treatment[seeds_all].to_numpy(float)
-    for label in claim.controls_labels:
-        values[label] = seed_values(study, label, claim.metric, where)[seeds_all].to_numpy(float)
-    return combine(tests), Evidence(tuple(int(s) for s in seeds_all), values, tuple(pairs), scale)
+        pairs.append((next(iter(series)), name))
+    seeds = sorted(set.intersection(*(set(v.index) for v in series.values())))
+    values = {name: v[seeds].to_numpy(float) for name, v in series.items()}
+    return combine(tests), Evidence(tuple(int(s) for s in seeds), values, tuple(pairs), scale)
+
+
+def _name(claim: Claim, label: str, metric: str, selected: bool = False) -> str:
+    """Series name: the label, with the metric when it differs from the claim's and a
+    mark when the control runs are selected differently (control_where)."""
+    name = label if metric == claim.metric else f"{label} [{metric}]"
+    if selected:
+        name += " [" + ", ".join(f"{k}={v}" for k, v in claim.control_where) + "]"
+    return name
 
 
 def _interaction(claim: Claim, study: Study, scale: str, where: dict) -> tuple[Test, Evidence]:

@@ -27,7 +27,13 @@ Keys (``[*]`` = required)::
                      (relative for ratio metrics, absolute for count metrics)
     margin           > 0: equivalence band / non-inferiority margin (same units)
     reference        one_sample: the constant compared with (e.g. r_avg vs 1)
-    where            table of problem settings that select the runs ({fix_V = true})
+    where            table selecting the runs: problem settings ({fix_V = true}) and, in a
+                     study with [controls], control ("none" (default) | "no_injection" |
+                     "matched_step") and matched_to (a label)
+    control_where    extra selection for the control label's runs (e.g. {control =
+                     "matched_step", matched_to = "TrasMuon-Clip-sf"})
+    control_metric   metric of the control series (default: metric); with control =
+                     treatment it compares two metrics of the same runs
     interaction      {setting, stronger, weaker}: the effect under setting=stronger lies
                      further in ``direction`` than under setting=weaker
     shapes           cost: array of [rows, cols] matrix shapes timed
@@ -48,6 +54,7 @@ from typing import Any
 
 from muonlab.runner import ConfigError, load_study_config
 from muonlab.runner.config import StudyConfig
+from muonlab.runner.controls import CONTROLS
 from muonlab.runner.outputs import SUMMARY_STATUS
 from muonlab.runner.spikes import SPIKE_COLUMNS
 
@@ -55,7 +62,7 @@ KINDS = ("paired", "equivalence", "noninferiority", "interaction", "one_sample",
 DIRECTIONS = ("lower", "higher")
 VERDICTS = ("supported", "not supported", "inconclusive")
 ROLES = ("claim", "control")
-STEP_AGGREGATES = ("median", "mean")
+STEP_AGGREGATES = ("median", "mean", "event_mean", "placebo_mean")
 # Columns the runner logs per step when the named [diagnostics] entry is on (SPEC 4).
 STEP_COLUMNS = {
     "loss": None,
@@ -64,10 +71,12 @@ STEP_COLUMNS = {
     "r_dom_momentum": "dom_bulk", "r_bulk_momentum": "dom_bulk",
     "gram_r_avg": "gram", "gram_r_min": "gram", "gram_r_max": "gram",
     "step_size": "step_size",
+    "update_rms": None, "c_used_min": None, "c_used_mean": None, "frac_clipped": None,
+    "r_q95": None, "r_max": None,
 }
 COST_METRICS = ("step_time",)
 KEYS = ("id", "source", "statement", "study", "quick_study", "kind", "treatment", "control", "metric",
-        "direction", "min_effect", "margin", "reference", "where", "interaction", "shapes", "repeats",
+        "direction", "min_effect", "margin", "reference", "where", "control_where", "control_metric", "interaction", "shapes", "repeats",
         "controls", "expect", "role", "plots")
 REQUIRED = ("id", "source", "statement", "study", "quick_study", "treatment", "metric")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -105,6 +114,8 @@ class Claim:
     margin: float | None
     reference: float | None
     where: tuple[tuple[str, Any], ...]
+    control_where: tuple[tuple[str, Any], ...]
+    control_metric: str
     interaction: Interaction | None
     shapes: tuple[tuple[int, int], ...]
     repeats: int
@@ -164,10 +175,10 @@ def summary_columns(study: StudyConfig) -> tuple[str, ...]:
     return (*SUMMARY_STATUS[1:], *SPIKE_COLUMNS, *study.kind.finals)
 
 
-def _check_metric(metric: str, kind: str, study: StudyConfig, path: Path) -> None:
+def _check_metric(metric: str, kind: str, study: StudyConfig, path: Path, key: str = "metric") -> None:
     if kind == "cost":
         if metric not in COST_METRICS:
-            raise _fail(path, "metric", f"unknown metric {metric!r} for kind cost; allowed: {', '.join(COST_METRICS)}")
+            raise _fail(path, key, f"unknown metric {metric!r} for kind cost; allowed: {', '.join(COST_METRICS)}")
         return
     columns = summary_columns(study)
     on = {k for k, v in study.diagnostics.__dict__.items() if v}
@@ -181,7 +192,7 @@ def _check_metric(metric: str, kind: str, study: StudyConfig, path: Path) -> Non
         return
     allowed = (f"a summary column ({', '.join(columns)}), spread.COLUMN, or "
                f"steps.{{{'|'.join(STEP_AGGREGATES)}}}.COLUMN with COLUMN in {', '.join(step_columns)}")
-    raise _fail(path, "metric", f"unknown metric {metric!r} for study {study.name!r}; allowed: {allowed}")
+    raise _fail(path, key, f"unknown metric {metric!r} for study {study.name!r}; allowed: {allowed}")
 
 
 def _check_labels(labels: tuple[str, ...], key: str, study: StudyConfig, origin: str, path: Path) -> None:
@@ -193,6 +204,9 @@ def _check_labels(labels: tuple[str, ...], key: str, study: StudyConfig, origin:
 
 def _settings_value(study: StudyConfig, setting: str, value: Any, key: str, path: Path) -> None:
     grid = dict(study.problem_grid)
+    if study.controls is not None:
+        grid["control"] = CONTROLS
+        grid["matched_to"] = ("", *(spec.label for spec in study.optimizers))
     if setting not in grid:
         raise _fail(path, key, f"unknown problem setting {setting!r}; allowed: {', '.join(grid) or 'none'}")
     if value not in grid[setting] or isinstance(value, bool) != isinstance(grid[setting][0], bool):
@@ -227,10 +241,12 @@ def parse_claim(raw: dict[str, Any], path: Path, studies_dir: Path) -> Claim:
     if kind != "one_sample" and not control_labels:
         raise _fail(path, "control", f"missing (required for kind {kind})")
     metric = _string(raw, "metric", path)
+    control_metric = _string(raw, "control_metric", path, default=metric)
     for config, origin in ((study, "study"), (quick, "quick_study")):
         _check_labels((treatment,), "treatment", config, raw[origin], path)
         _check_labels(tuple(control_labels), "control", config, raw[origin], path)
         _check_metric(metric, kind, config, path)
+        _check_metric(control_metric, kind, config, path, key="control_metric")
     margin = _number(raw, "margin", path, default=None, positive=True)
     if kind in ("equivalence", "noninferiority") and margin is None:
         raise _fail(path, "margin", f"missing (required for kind {kind})")
@@ -241,12 +257,15 @@ def parse_claim(raw: dict[str, Any], path: Path, studies_dir: Path) -> Claim:
         reference = float(reference)
     elif reference is not None:
         raise _fail(path, "reference", "only for kind one_sample")
-    where_raw = raw.get("where", {})
-    if not isinstance(where_raw, dict):
-        raise _fail(path, "where", f"expected a table of problem settings, got {where_raw!r}")
-    for config in (study, quick):
-        for setting, value in where_raw.items():
-            _settings_value(config, setting, value, f"where.{setting}", path)
+    selections = {}
+    for key in ("where", "control_where"):
+        table = raw.get(key, {})
+        if not isinstance(table, dict):
+            raise _fail(path, key, f"expected a table of problem settings, got {table!r}")
+        for config in (study, quick):
+            for setting, value in table.items():
+                _settings_value(config, setting, value, f"{key}.{setting}", path)
+        selections[key] = tuple(sorted(table.items()))
     interaction = None
     if kind == "interaction":
         table = raw.get("interaction")
@@ -278,7 +297,8 @@ def parse_claim(raw: dict[str, Any], path: Path, studies_dir: Path) -> Claim:
         study=study_path, quick_study=quick_path, kind=kind, treatment=treatment,
         controls_labels=tuple(control_labels), metric=metric, direction=direction,
         min_effect=_number(raw, "min_effect", path, default=0.0) or 0.0, margin=margin, reference=reference,
-        where=tuple(sorted(where_raw.items())), interaction=interaction,
+        where=selections["where"], control_where=selections["control_where"], control_metric=control_metric,
+        interaction=interaction,
         shapes=tuple(tuple(s) for s in shapes), repeats=repeats, controls=tuple(controls), expect=expect,
         role=role, plots=tuple(plots), path=path,
     )
