@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from muonlab.analysis.compare import metric_kind
 from muonlab.analysis.load import Study
 
 from .schema import Claim
@@ -54,7 +53,7 @@ def _per_seed_effect(t: np.ndarray, c: np.ndarray, scale: str) -> np.ndarray:
 
 def evaluate_study_claim(claim: Claim, study: Study) -> tuple[Test, Evidence]:
     """The test of a claim on its loaded study (every kind except cost)."""
-    scale = "ratio" if claim.metric.startswith("spread.") else metric_kind(claim.metric)
+    scale = claim.scale
     where = dict(claim.where)
     if claim.kind == "one_sample":
         t = seed_values(study, claim.treatment, claim.metric, where)
@@ -118,11 +117,11 @@ def _show(value: object) -> str:
 def evaluate_cost_claim(claim: Claim, times: Mapping[str, np.ndarray]) -> tuple[Test, Evidence]:
     """The test of a cost claim on measured seconds per step (rounds pair like seeds)."""
     t = times[claim.treatment]
-    tests = [_pair_test(claim, t, times[label], "ratio") for label in claim.controls_labels]
+    tests = [_pair_test(claim, t, times[label], claim.scale) for label in claim.controls_labels]
     rounds = tuple(range(len(t)))
     values = {label: np.asarray(times[label]) for label in (claim.treatment, *claim.controls_labels)}
     pairs = tuple((claim.treatment, label) for label in claim.controls_labels)
-    return combine(tests), Evidence(rounds, values, pairs, "ratio")
+    return combine(tests), Evidence(rounds, values, pairs, claim.scale)
 
 
 @dataclass(frozen=True)

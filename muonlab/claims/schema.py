@@ -22,6 +22,9 @@ Keys (``[*]`` = required)::
                      column, e.g. "steps.median.r_dom"), or "spread.COL" (per seed, the
                      log10 range of COL over the label's runs: its lr / eta_max grid);
                      kind cost: "step_time"
+    scale            ratio | difference: how treatment and control pair per seed (default:
+                     difference for counts, ratio otherwise, as `muonlab compare`; use
+                     difference for a metric that can be 0, where a ratio is undefined)
     direction        lower (default) | higher: the claimed sign of treatment vs control
     min_effect       >= 0 (default 0): how far beyond "no effect" the CI must lie
                      (relative for ratio metrics, absolute for count metrics)
@@ -52,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from muonlab.analysis.compare import metric_kind
 from muonlab.runner import ConfigError, load_study_config
 from muonlab.runner.config import StudyConfig
 from muonlab.runner.controls import CONTROLS
@@ -62,6 +66,7 @@ KINDS = ("paired", "equivalence", "noninferiority", "interaction", "one_sample",
 DIRECTIONS = ("lower", "higher")
 VERDICTS = ("supported", "not supported", "inconclusive")
 ROLES = ("claim", "control")
+SCALES = ("ratio", "difference")
 STEP_AGGREGATES = ("median", "mean", "event_mean", "placebo_mean")
 # Columns the runner logs per step when the named [diagnostics] entry is on (SPEC 4).
 STEP_COLUMNS = {
@@ -76,7 +81,7 @@ STEP_COLUMNS = {
 }
 COST_METRICS = ("step_time",)
 KEYS = ("id", "source", "statement", "study", "quick_study", "kind", "treatment", "control", "metric",
-        "direction", "min_effect", "margin", "reference", "where", "control_where", "control_metric", "interaction", "shapes", "repeats",
+        "scale", "direction", "min_effect", "margin", "reference", "where", "control_where", "control_metric", "interaction", "shapes", "repeats",
         "controls", "expect", "role", "plots")
 REQUIRED = ("id", "source", "statement", "study", "quick_study", "treatment", "metric")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -109,6 +114,7 @@ class Claim:
     treatment: str
     controls_labels: tuple[str, ...]
     metric: str
+    scale: str
     direction: str
     min_effect: float
     margin: float | None
@@ -241,6 +247,8 @@ def parse_claim(raw: dict[str, Any], path: Path, studies_dir: Path) -> Claim:
     if kind != "one_sample" and not control_labels:
         raise _fail(path, "control", f"missing (required for kind {kind})")
     metric = _string(raw, "metric", path)
+    default_scale = "ratio" if kind == "cost" or metric.startswith("spread.") else metric_kind(metric)
+    scale = _choice(raw, "scale", SCALES, default_scale, path)
     control_metric = _string(raw, "control_metric", path, default=metric)
     for config, origin in ((study, "study"), (quick, "quick_study")):
         _check_labels((treatment,), "treatment", config, raw[origin], path)
@@ -295,7 +303,7 @@ def parse_claim(raw: dict[str, Any], path: Path, studies_dir: Path) -> Claim:
     return Claim(
         id=claim_id, source=_string(raw, "source", path), statement=_string(raw, "statement", path),
         study=study_path, quick_study=quick_path, kind=kind, treatment=treatment,
-        controls_labels=tuple(control_labels), metric=metric, direction=direction,
+        controls_labels=tuple(control_labels), metric=metric, scale=scale, direction=direction,
         min_effect=_number(raw, "min_effect", path, default=0.0) or 0.0, margin=margin, reference=reference,
         where=selections["where"], control_where=selections["control_where"], control_metric=control_metric,
         interaction=interaction,
