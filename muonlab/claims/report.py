@@ -170,3 +170,10 @@ def write_report(results: Sequence[ClaimResult], info: RunInfo, out: Path,
     write_atomic(paths[1], csv_text(results))
     write_atomic(paths[2], html_report(results, info, figures, study_plots or {}))
     return paths
+
+
+def read_report(out: str | Path) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """A written claims directory: its claims.csv and each claim's figure path."""
+    out = Path(out)
+    table = pd.read_csv(out / "claims.csv", keep_default_na=False, na_values=["nan"])
+    return table, {claim_id: out / "plots" / f"{claim_id}.png" for claim_id in table["id"]}
