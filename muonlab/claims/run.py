@@ -48,6 +48,7 @@ def run_claims(claims: Sequence[Claim], out: Path, *, quick: bool, backend: Back
     finished runs are reused), evaluate and judge the set, write the report into ``out``."""
     start = time.perf_counter()
     study_dirs: dict[Path, Path] = {}
+    loaded = {}
     outcomes, plots, manifests, seeds = {}, {}, {}, {}
     for claim in claims:
         file = claim.study_file(quick)
@@ -59,9 +60,10 @@ def run_claims(claims: Sequence[Claim], out: Path, *, quick: bool, backend: Back
         if file not in study_dirs:
             study_dirs[file] = out / "studies" / file.stem
             run_study(config, study_dirs[file], backend=backend, resume=True, progress=progress)
+            loaded[file] = load_study(study_dirs[file])
             if any(c.plots and c.study_file(quick) == file for c in claims):
-                plot_study(load_study(study_dirs[file]))
-        study = load_study(study_dirs[file])
+                plot_study(loaded[file])
+        study = loaded[file]
         manifests[study.name] = study.manifest
         seeds[study.name] = len(config.seeds)
         outcomes[claim.id] = evaluate_study_claim(claim, study)
