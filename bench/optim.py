@@ -1,84 +1,124 @@
-"""Optimizer benchmarks (SPEC section 8), measured side by side in one run.
+"""Optimizer step benchmarks (SPEC section 8, issue 16), measured side by side in one run.
 
-    python bench/optim.py [--threads N] [--min-time SECONDS]
+    python bench/optim.py [--device cpu|cuda] [--threads N] [--rounds R] [--only NAME]
 
-Prints three tables: muon vs torch.optim.Muon step time (target <= 1.10x, same shapes,
-bfloat16 NS as torch's), NS5 vs RMNP row normalisation (target >= 20x at 1024), and
-TrasMuon vs NorMuon step time (target <= 1.25x). Timings are medians of
-torch.utils.benchmark blocked_autorange runs (with warm-up).
+Tables (each row: both step times, their ratio, the target):
+1. ``muon`` (bfloat16 NS) vs ``torch.optim.Muon``, 256^2 .. 4096x1024, target <= 1.05x;
+2. NS5 vs RMNP row normalisation, target >= 20x at 1024;
+3. ``trasmuon`` vs ``normuon`` (rms_scale 1, the same calibration), 64x64 .. 1024x256 and
+   batched (32, 64, 64), target <= 1.25x;
+4. ``sf-adamw`` vs ``schedulefree.AdamWScheduleFree`` itself (digits MLP parameters,
+   1024^2, 32 x 256^2), target <= 1.10x.
+Times are medians of interleaved rounds (``bench/_timing.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 
+import schedulefree
 import torch
-from torch.utils.benchmark import Timer
 
+from _timing import add_device_args, interleaved, ratio_row, setup
 from muonlab.optim import build, zeropower
 from muonlab.optim.row_norm import row_normalize
 
-
-def median_seconds(fn, min_time: float) -> float:
-    for _ in range(3):
-        fn()  # warm-up (allocations, state creation)
-    return Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_time).median
+Shape = tuple[int, ...]
 
 
-def optimizer_step(make, shape: tuple[int, int], seed: int = 0):
+def make_params(shapes: Sequence[Shape], device: torch.device, seed: int = 0) -> list[torch.nn.Parameter]:
     g = torch.Generator().manual_seed(seed)
-    p = torch.nn.Parameter(torch.randn(shape, generator=g))
-    p.grad = torch.randn(shape, generator=g)
-    opt = make([p])
-    return opt.step
+    params = []
+    for shape in shapes:
+        p = torch.nn.Parameter(torch.randn(shape, generator=g).to(device))
+        p.grad = torch.randn(shape, generator=g).to(device)
+        params.append(p)
+    return params
 
 
-def bench_muon(min_time: float) -> list[tuple[str, float, float]]:
+def stepper(make: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer], shapes: Sequence[Shape],
+            device: torch.device) -> Callable[[], object]:
+    return make(make_params(shapes, device)).step
+
+
+def table(title: str, names: tuple[str, str], rows: list[tuple[str, float, float]], target: float | None,
+          target_text: str) -> None:
+    print(f"\n{title}")
+    print(f"{'shape':>16} {names[0]:>14} {names[1]:>14} {'ratio':>9}   target {target_text}")
+    for label, a, b in rows:
+        print(ratio_row(label, a, b, target))
+
+
+def label(shapes: Sequence[Shape]) -> str:
+    if len(shapes) > 1 and len(set(shapes)) == 1:
+        return f"{len(shapes)}x" + "x".join(map(str, shapes[0]))
+    return "x".join(map(str, shapes[0])) if len(shapes) == 1 else "digits MLP"
+
+
+def bench_muon(device: torch.device, rounds: int) -> list[tuple[str, float, float]]:
     rows = []
-    for shape in [(256, 256), (512, 512), (1024, 256)]:
-        ours = median_seconds(optimizer_step(lambda ps: build("muon", ps, lr=1e-3, weight_decay=0.1, ns_dtype=torch.bfloat16), shape), min_time)
-        ref = median_seconds(optimizer_step(lambda ps: torch.optim.Muon(ps, lr=1e-3, weight_decay=0.1), shape), min_time)
-        rows.append((f"{shape[0]}x{shape[1]}", ours, ref))
+    for shape in [(256, 256), (512, 512), (1024, 256), (4096, 1024)]:
+        ours = stepper(lambda ps: build("muon", ps, lr=1e-3, weight_decay=0.1, ns_dtype="bfloat16"), [shape], device)
+        ref = stepper(lambda ps: torch.optim.Muon(ps, lr=1e-3, weight_decay=0.1), [shape], device)
+        rows.append((label([shape]), *interleaved([ours, ref], device=device, rounds=rounds)))
     return rows
 
 
-def bench_rownorm(min_time: float) -> list[tuple[str, float, float]]:
+def bench_rownorm(device: torch.device, rounds: int) -> list[tuple[str, float, float]]:
     rows = []
     for d in (256, 512, 1024):
-        X = torch.randn(d, d, generator=torch.Generator().manual_seed(d))
-        ns = median_seconds(lambda: zeropower(X), min_time)
-        rn = median_seconds(lambda: row_normalize(X), min_time)
-        rows.append((f"{d}x{d}", ns, rn))
+        X = torch.randn(d, d, generator=torch.Generator().manual_seed(d)).to(device)
+        rows.append((f"{d}x{d}", *interleaved([lambda: zeropower(X), lambda: row_normalize(X)], device=device, rounds=rounds)))
     return rows
 
 
-def bench_trasmuon(min_time: float) -> list[tuple[str, float, float]]:
+def bench_trasmuon(device: torch.device, rounds: int) -> list[tuple[str, float, float]]:
     rows = []
-    for shape in [(256, 256), (512, 512), (1024, 256)]:
-        tras = median_seconds(optimizer_step(lambda ps: build("trasmuon", ps, T_w=0), shape), min_time)
-        nor = median_seconds(optimizer_step(lambda ps: build("normuon", ps, rms_scale=1.0), shape), min_time)
-        rows.append((f"{shape[0]}x{shape[1]}", tras, nor))
+    for shape in [(64, 64), (256, 256), (512, 512), (1024, 256), (32, 64, 64)]:
+        batched = len(shape) == 3
+        tras = stepper(lambda ps: build("trasmuon", ps, T_w=0, batched=batched), [shape], device)
+        nor = stepper(lambda ps: build("normuon", ps, rms_scale=1.0, batched=batched), [shape], device)
+        rows.append((label([shape]) + (" (b)" if batched else ""), *interleaved([tras, nor], device=device, rounds=rounds)))
     return rows
 
 
-def print_table(title: str, names: tuple[str, str], rows, ratio_label: str, target: str) -> None:
-    """One row per shape: both timings and their ratio (first / second)."""
-    print(f"\n{title}")
-    print(f"{'shape':>10} {names[0]:>16} {names[1]:>16} {ratio_label:>12}   target {target}")
-    for shape, a, b in rows:
-        print(f"{shape:>10} {a * 1e3:>13.3f} ms {b * 1e3:>13.3f} ms {a / b:>11.2f}x")
+def reference_sf(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    opt = schedulefree.AdamWScheduleFree(params, lr=1e-3)
+    opt.train()
+    return opt
+
+
+def bench_sf_adamw(device: torch.device, rounds: int) -> list[tuple[str, float, float]]:
+    digits = [(64, 64), (64,), (64, 64), (64,), (10, 64), (10,)]  # 64 -> h=64 -> 64 -> 10
+    rows = []
+    for shapes in [digits, [(1024, 1024)], [(256, 256)] * 32]:
+        ours = stepper(lambda ps: build("sf-adamw", ps, lr=1e-3), shapes, device)
+        ref = stepper(reference_sf, shapes, device)
+        rows.append((label(shapes), *interleaved([ours, ref], device=device, rounds=rounds)))
+    return rows
+
+
+TABLES = {
+    "muon": lambda d, r: table("1. Muon step: muonlab (bf16 NS) vs torch.optim.Muon", ("muonlab", "torch"),
+                               bench_muon(d, r), 1.05, "<= 1.05x"),
+    "rownorm": lambda d, r: table("2. Preconditioner: NS5 (float32) vs RMNP row normalisation (ratio = speed-up)",
+                                  ("NS5", "row-norm"), bench_rownorm(d, r), None, ">= 20x at 1024"),
+    "trasmuon": lambda d, r: table("3. TrasMuon vs NorMuon step (float32 NS; (b) = batched)", ("trasmuon", "normuon"),
+                                   bench_trasmuon(d, r), 1.25, "<= 1.25x"),
+    "sf-adamw": lambda d, r: table("4. sf-adamw vs schedulefree.AdamWScheduleFree", ("sf-adamw", "package"),
+                                   bench_sf_adamw(d, r), 1.10, "<= 1.10x"),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement (default 0.5)")
+    add_device_args(parser)
+    parser.add_argument("--only", choices=sorted(TABLES), action="append", help="run only these tables")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU")
-    print_table("Muon step: muonlab (bf16 NS) vs torch.optim.Muon", ("muonlab", "torch"), bench_muon(args.min_time), "muonlab/torch", "<= 1.10x")
-    print_table("Preconditioner: NS5 (float32) vs RMNP row normalisation", ("NS5", "row-norm"), bench_rownorm(args.min_time), "NS5/rownorm", ">= 20x at 1024")
-    print_table("TrasMuon vs NorMuon step (float32 NS)", ("trasmuon", "normuon"), bench_trasmuon(args.min_time), "TrasMuon/NorMuon", "<= 1.25x")
+    device = setup(args)
+    for name in args.only or TABLES:
+        TABLES[name](device, args.rounds)
 
 
 if __name__ == "__main__":

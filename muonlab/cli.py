@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="standard plots of a study directory into DIR/plots/")
     plot.add_argument("dir", type=Path, help="study output directory")
+    plot.add_argument("--out", type=Path, default=None, metavar="PLOTDIR", help="write the PNGs here instead of DIR/plots/ (e.g. for a read-only DIR)")
 
     commands.add_parser("list", help="optimizers, problems and their settings with defaults")
 
@@ -142,10 +144,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from muonlab.analysis import load_study, plot_study
+    from muonlab.analysis import load_study, save_figures, study_figures
 
-    paths = plot_study(load_study(args.dir))
-    for path in paths:
+    study = load_study(args.dir)
+    out = args.dir / "plots" if args.out is None else args.out
+    try:  # before drawing anything: an unwritable directory is a user error, not a traceback
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write plots into {out} ({exc.strerror}); choose a writable directory with --out PLOTDIR") from None
+    for path in save_figures(study_figures(study), out):
         print(f"written: {path}")
     return 0
 

@@ -1,10 +1,14 @@
 """Analysis of study directories (SPEC 6): ``load_study``, median (IQR) tables, plots.
 
-Reads study directories only; knows nothing about the runner's internals.
+Reads study directories only; knows nothing about the runner's internals. Plot
+functions return :class:`matplotlib.figure.Figure` objects; ``save_figures`` /
+``plot_study`` write them. Importing this package changes no matplotlib state.
 """
 
+from .figures import plot_study, save_figures, study_figures
+from .grouping import study_style
 from .load import Study, StudyLoadError, load_study
-from .plots import plot_closed_loop, plot_event_window, plot_loss_curves, plot_study
+from .plots import plot_closed_loop, plot_event_window, plot_loss_curves
 from .plots_pinn import (
     plot_pinn_distributions,
     plot_pinn_lr_sensitivity,
@@ -38,6 +42,9 @@ __all__ = [
     "plot_spectral_density",
     "plot_study",
     "quartiles",
+    "save_figures",
+    "study_figures",
+    "study_style",
     "table",
     "to_markdown",
     "write_table",

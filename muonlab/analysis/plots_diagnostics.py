@@ -1,31 +1,34 @@
 """Plots of the run diagnostics (SPEC 6): dominant ratio over steps (AMUSE Fig. 2), Gram
 diagonal dominance over steps (RMNP Fig. 3-4) and the Hessian spectral density.
 
-Study plots take a loaded :class:`~muonlab.analysis.load.Study`, write one PNG into
-``DIR/plots/`` and return its path; curves are the median over seeds per optimizer with
+Study plots take a loaded :class:`~muonlab.analysis.load.Study` and return a
+:class:`matplotlib.figure.Figure`; curves are the median over seeds per optimizer with
 the interquartile band; panels are the combinations of swept problem settings.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from muonlab.diagnostics import SpectralDensity
 
-from muonlab.diagnostics import SpectralDensity  # noqa: E402
-
-from .load import Study  # noqa: E402
-from .plots import _figure, _legend, _median_band, _panels, _save, _series  # noqa: E402
+from .grouping import median_band, panels, series, study_style
+from .load import Study
+from .style import StudyStyle, figure_legend, finish, log_axis, new_figure, themed
 
 # CSV columns of the dominant ratio per tracked vector (muonlab.runner.observers).
 DOM_COLUMNS = {"update": "r_dom", "gradient": "r_dom_gradient", "momentum": "r_dom_momentum"}
 GRAM_COLUMNS = {"gram_r_avg": "r_avg (mean over rows)", "gram_r_min": "r_min", "gram_r_max": "r_max"}
 SPECTRUM_SUFFIX = ".spectrum.csv"
+# Share of each density's mass shown on the eigenvalue axis (the rest is empty tail).
+SPECTRUM_MASS = 0.999
+SPECTRUM_COLS = 4
+BAND_ALPHA = 0.2
 
 
 def _observed(study: Study, column: str) -> pd.DataFrame:
@@ -34,80 +37,83 @@ def _observed(study: Study, column: str) -> pd.DataFrame:
     return steps[steps[column].notna()] if column in steps.columns else steps.iloc[:0]
 
 
-def _band_plot(ax: plt.Axes, study: Study, rows: pd.DataFrame, column: str) -> None:
-    palette = plt.get_cmap("tab10")
-    for i, (label, part) in enumerate(_series(study, rows)):
-        band = _median_band(part, column)
-        color = palette(i % 10)
-        ax.plot(band.index, band["median"], color=color, label=label, linewidth=1.3)
-        ax.fill_between(band.index, band["q25"], band["q75"], color=color, alpha=0.2, linewidth=0)
+def _band_plot(ax: Axes, study: Study, rows: pd.DataFrame, column: str, style: StudyStyle) -> None:
+    for label, part in series(study, rows):
+        band = median_band(part, column)
+        ax.fill_between(band.index, band["q25"], band["q75"], color=style.series(label).color, alpha=BAND_ALPHA, linewidth=0)
+        ax.plot(band.index, band["median"], linewidth=1.3, **style.line(label, len(band)))
 
 
-def plot_dom_ratio(study: Study) -> Path:
+@themed()
+def plot_dom_ratio(study: Study, *, style: StudyStyle | None = None) -> Figure:
     """Dominant ratio ``r_dom = ||Q Q^T v|| / ||v||`` over steps per optimizer (AMUSE
     Fig. 2), one column of panels per tracked vector (update, gradient, momentum)."""
+    style = style or study_style(study)
     vectors = [v for v, c in DOM_COLUMNS.items() if c in study.steps.columns and study.steps[c].notna().any()]
-    panels = list(_panels(study, _observed(study, DOM_COLUMNS[vectors[0]])))
-    fig, axes = _figure(len(panels), len(vectors))
-    for row, (title, rows) in enumerate(panels):
+    groups = list(panels(study, _observed(study, DOM_COLUMNS[vectors[0]])))
+    fig, axes = new_figure(len(groups), len(vectors), sharex=True, sharey=True)
+    for row, (title, rows) in enumerate(groups):
         for col, vector in enumerate(vectors):
             ax = axes[row, col]
             column = DOM_COLUMNS[vector]
-            _band_plot(ax, study, rows[rows[column].notna()], column)
+            _band_plot(ax, study, rows[rows[column].notna()], column, style)
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{title}: {vector}")
-            ax.set_xlabel("step")
-            if col == 0:
-                ax.set_ylabel("r_dom = ||Q Q^T v|| / ||v||")
-    # The update is tracked for every optimizer (momentum may be NaN for some).
-    fig.suptitle(f"{study.name}: dominant ratio, median and IQR over seeds")
-    _legend(fig, axes[0, 0])
-    return _save(fig, study, "dom_ratio.png")
+        axes[row, 0].set_ylabel("r_dom = ||Q Q^T v|| / ||v||")
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    figure_legend(fig, axes[0])
+    return finish(fig, f"{study.name}: dominant ratio, median and IQR over seeds")
 
 
-def plot_gram_dominance(study: Study) -> Path:
+@themed()
+def plot_gram_dominance(study: Study, *, style: StudyStyle | None = None) -> Figure:
     """Gram diagonal dominance of the momenta over steps (RMNP Fig. 3-4): ``r_avg``,
-    ``r_min``, ``r_max`` averaged over matrix parameters, log scale."""
-    rows_all = _observed(study, "gram_r_avg")
-    panels = list(_panels(study, rows_all))
-    fig, axes = _figure(len(panels), len(GRAM_COLUMNS))
-    for row, (title, rows) in enumerate(panels):
+    ``r_min``, ``r_max`` averaged over matrix parameters, log scale, with the line
+    ``r = 1`` where a row's diagonal entry equals its mean off-diagonal magnitude."""
+    style = style or study_style(study)
+    groups = list(panels(study, _observed(study, "gram_r_avg")))
+    fig, axes = new_figure(len(groups), len(GRAM_COLUMNS), sharex=True, sharey=True)
+    for row, (title, rows) in enumerate(groups):
         for col, (column, name) in enumerate(GRAM_COLUMNS.items()):
             ax = axes[row, col]
-            finite = rows[np.isfinite(rows[column])]
-            _band_plot(ax, study, finite, column)
-            ax.set_yscale("log")
+            _band_plot(ax, study, rows[np.isfinite(rows[column])], column, style)
+            ax.axhline(1.0, color="k", linestyle=":", linewidth=1.0, label="r = 1 (diagonal = mean off-diagonal)")
+            log_axis(ax)
             ax.set_title(f"{title}: {name}")
-            ax.set_xlabel("step")
-            if col == 0:
-                ax.set_ylabel("G_ii / mean_j |G_ij|  (G = V V^T)")
-    fig.suptitle(f"{study.name}: Gram diagonal dominance of the momentum, median and IQR over seeds")
-    _legend(fig, axes[0, -1])
-    return _save(fig, study, "gram_dominance.png")
+        axes[row, 0].set_ylabel("G_ii / mean_j |G_ij|  (G = V V^T)")
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    figure_legend(fig, axes[0])
+    return finish(fig, f"{study.name}: Gram diagonal dominance of the momentum, median and IQR over seeds")
 
 
-def plot_spectral_density(density: SpectralDensity, path: str | Path, *, label: str = "") -> Path:
-    """One SLQ density (:func:`muonlab.diagnostics.slq_density`) on a log scale, with
-    its quadrature nodes as a rug; written to ``path``."""
-    path = Path(path)
-    fig, axes = _figure(1, 1)
-    ax = axes[0, 0]
-    ax.plot(density.grid.numpy(), density.density.numpy(), linewidth=1.3, label=label or None)
-    nodes = np.concatenate([n.numpy() for n in density.nodes])
-    ax.plot(nodes, np.zeros_like(nodes), "|", color="0.3", markersize=8, label="quadrature nodes")
-    _density_axes(ax, f"Hessian spectral density (SLQ, sigma = {density.sigma:.2g})")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _density_axes(ax: plt.Axes, title: str) -> None:
-    ax.set_yscale("symlog", linthresh=1e-4)
+def _density_axes(ax: Axes) -> None:
+    log_axis(ax)
     ax.set_xlabel("Hessian eigenvalue")
+
+
+@themed()
+def plot_spectral_density(density: SpectralDensity, *, label: str = "") -> Figure:
+    """One SLQ density (:func:`muonlab.diagnostics.slq_density`) on a log scale, with
+    its quadrature nodes as a rug."""
+    fig, axes = new_figure(1, 1)
+    ax = axes[0, 0]
+    values = density.density.numpy()
+    ax.plot(density.grid.numpy(), values, linewidth=1.3, label=label or "density")
+    nodes = np.concatenate([n.numpy() for n in density.nodes])
+    floor = _density_floor(values)
+    ax.plot(nodes, np.full_like(nodes, floor), "|", color="0.3", markersize=10, label="quadrature nodes")
+    ax.set_ylim(bottom=floor / 2)
+    _density_axes(ax)
     ax.set_ylabel("density (integrates to 1)")
-    ax.set_title(title)
+    figure_legend(fig, [ax])
+    return finish(fig, f"Hessian spectral density (SLQ, sigma = {density.sigma:.2g})")
+
+
+def _density_floor(values: np.ndarray) -> float:
+    """Bottom of the log density axis: 1e-4 of the peak (lower is Gaussian-tail noise)."""
+    return 1e-4 * float(np.max(values))
 
 
 def load_spectra(study: Study) -> pd.DataFrame:
@@ -130,30 +136,62 @@ def _median_density(part: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
     return np.median(np.stack(curves), axis=0)
 
 
-def plot_spectra(study: Study, *, points: int = 600) -> Path:
-    """End-of-run Hessian spectral densities (SLQ), median over seeds per optimizer on a
-    common grid spanning every run's grid."""
+def _mass_range(grid: np.ndarray, density: np.ndarray, mass: float) -> tuple[float, float]:
+    """The eigenvalue interval holding the central ``mass`` of ``density`` on ``grid``."""
+    cdf = np.cumsum(density)
+    if cdf[-1] <= 0:
+        return float(grid[0]), float(grid[-1])
+    cdf /= cdf[-1]
+    tail = (1.0 - mass) / 2
+    return float(grid[np.searchsorted(cdf, tail)]), float(grid[min(np.searchsorted(cdf, 1.0 - tail), len(grid) - 1)])
+
+
+@themed()
+def plot_spectra(study: Study, *, points: int = 600, style: StudyStyle | None = None) -> Figure:
+    """End-of-run Hessian spectral densities (SLQ), median over seeds, as small
+    multiples: one panel per series (and combination of swept settings), sharing a log
+    density axis and an eigenvalue axis cut to where the densities hold their mass
+    (:data:`SPECTRUM_MASS`)."""
+    style = style or study_style(study)
     spectra = load_spectra(study)
-    panels = list(_panels(study, spectra))
-    fig, axes = _figure(1, len(panels))
-    palette = plt.get_cmap("tab10")
-    for ax, (title, rows) in zip(axes[0], panels):
+    curves = []
+    for title, rows in panels(study, spectra):
         grid = np.linspace(rows["eigenvalue"].min(), rows["eigenvalue"].max(), points)
-        for i, (label, part) in enumerate(_series(study, rows)):
-            ax.plot(grid, _median_density(part, grid), color=palette(i % 10), label=label, linewidth=1.2)
-        _density_axes(ax, title)
-    fig.suptitle(f"{study.name}: end-of-run Hessian density")
-    _legend(fig, axes[0, -1])
-    return _save(fig, study, "spectral_density.png")
+        for label, part in series(study, rows):
+            curves.append((label if title == study.problem else f"{title}: {label}", label, grid, _median_density(part, grid)))
+    ranges = np.array([_mass_range(grid, density, SPECTRUM_MASS) for _, _, grid, density in curves])
+    peak = max(float(density.max()) for *_, density in curves)
+    n_cols = min(SPECTRUM_COLS, len(curves))
+    n_rows = math.ceil(len(curves) / n_cols)
+    fig, axes = new_figure(n_rows, n_cols, panel=(3.4, 2.5), sharex=True, sharey=True)
+    for ax, (title, label, grid, density) in zip(axes.flat, curves):
+        ax.plot(grid, density, linewidth=1.3, **style.line(label))
+        ax.set_title(title, color=style.series(label).color)
+        _density_axes(ax)
+    for index in range(len(curves), axes.size):  # empty cells: the panel above shows the x axis
+        axes.flat[index].set_visible(False)
+        above = axes.flat[index - n_cols]
+        above.xaxis.set_tick_params(labelbottom=True)
+        above.set_xlabel("Hessian eigenvalue")
+    axes[0, 0].set_xlim(ranges[:, 0].min(), ranges[:, 1].max())
+    axes[0, 0].set_ylim(_density_floor(np.array([peak])), 2 * peak)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("density")
+    for index, ax in enumerate(axes.flat[: len(curves)]):
+        if index + n_cols < len(curves):
+            ax.set_xlabel("")
+    return finish(fig, f"{study.name}: end-of-run Hessian density (SLQ), median over seeds, {SPECTRUM_MASS:.1%} of the mass shown")
 
 
-def plot_diagnostics(study: Study) -> list[Path]:
-    """The diagnostics plots whose data the study has (none when it recorded none)."""
-    paths = []
+def plot_diagnostics(study: Study, *, style: StudyStyle | None = None) -> dict[str, Figure]:
+    """The diagnostics figures whose data the study has (none when it recorded none),
+    by file name."""
+    style = style or study_style(study)
+    figures = {}
     if any(c in study.steps.columns and study.steps[c].notna().any() for c in DOM_COLUMNS.values()):
-        paths.append(plot_dom_ratio(study))
+        figures["dom_ratio.png"] = plot_dom_ratio(study, style=style)
     if "gram_r_avg" in study.steps.columns and np.isfinite(study.steps["gram_r_avg"]).any():
-        paths.append(plot_gram_dominance(study))
+        figures["gram_dominance.png"] = plot_gram_dominance(study, style=style)
     if not load_spectra(study).empty:
-        paths.append(plot_spectra(study))
-    return paths
+        figures["spectral_density.png"] = plot_spectra(study, style=style)
+    return figures

@@ -107,7 +107,7 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
         stats = self.new_stats()
         for group in self.param_groups:
             self._step_group(group, stats)
-        self._last_stats = stats.result()
+        self.set_pending_stats(stats)
         return loss
 
     def _step_group(self, group: dict[str, Any], stats: StepStats) -> None:

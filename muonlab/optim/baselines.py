@@ -10,6 +10,7 @@ from typing import Any
 
 import schedulefree
 import torch
+from torch import Tensor
 
 from .stats import StatsMixin, StepStats
 from .validation import check_bool, check_coefficient, check_int, check_nonnegative, check_positive, fail
@@ -23,7 +24,12 @@ def _check_betas(name: str, betas: Any) -> None:
 
 
 class ParamChangeStats(StatsMixin):
-    """Wraps ``step`` to record the change of the parameters (one copy per step).
+    """Wraps ``step`` to record the change of the parameters.
+
+    Each parameter's value before the step is copied into a buffer kept across steps
+    (one fused ``_foreach_copy_``, no allocation), and the buffer becomes
+    ``before - after`` (one fused ``_foreach_sub_``): the negated change, whose squares
+    are the change's squares bit for bit. The reductions run when the statistics are read.
 
     ``stats_batch_ndim`` (default 0) leading axes of every parameter are kept in the
     statistics, e.g. 1 for a seed ensemble's stacked ``(S, ...)`` parameters (SPEC 8):
@@ -33,6 +39,16 @@ class ParamChangeStats(StatsMixin):
 
     param_groups: list[dict[str, Any]]
     stats_batch_ndim: int = 0
+    _change_buffers: dict[Tensor, Tensor]
+
+    def _buffers_for(self, params: list[Tensor]) -> list[Tensor]:
+        if not hasattr(self, "_change_buffers"):
+            self._change_buffers = {}
+        buffers = self._change_buffers
+        for p in params:
+            if p not in buffers:
+                buffers[p] = torch.empty_like(p, memory_format=torch.preserve_format)
+        return [buffers[p] for p in params]
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -42,12 +58,16 @@ class ParamChangeStats(StatsMixin):
             with torch.enable_grad():
                 loss = closure()
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
-        before = [p.detach().clone() for p in params]
+        change = self._buffers_for(params)
+        if params:
+            torch._foreach_copy_(change, params)
         super().step()  # type: ignore[misc]
         stats = StepStats(self.stats_batch_ndim)
-        for p, b in zip(params, before):
-            stats.add_update(p.detach() - b)
-        self._last_stats = stats.result()
+        if params:
+            torch._foreach_sub_(change, params)
+        for c in change:
+            stats.add_update(c)
+        self.set_pending_stats(stats)
         return loss
 
 

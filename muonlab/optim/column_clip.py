@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .quantile import quantile
+
 
 def column_energy(M: Tensor) -> Tensor:
     """``E_j = sum_i M_ij^2``, shape ``(..., n)``."""
@@ -18,8 +20,9 @@ def column_energy(M: Tensor) -> Tensor:
 
 def median_energy(E: Tensor) -> Tensor:
     """``median_j E_j`` as ``torch.quantile(E, 0.5)``: the mean of the two middle values
-    for even ``n`` (``torch.median`` would return the lower one)."""
-    return torch.quantile(E, 0.5, dim=-1)
+    for even ``n`` (``torch.median`` would return the lower one); bit-identical to it,
+    computed by :func:`muonlab.optim.quantile.quantile`."""
+    return quantile(E, 0.5)
 
 
 def energy_ratio(E: Tensor, E_ref: Tensor, eps: float) -> Tensor:
@@ -30,7 +33,7 @@ def energy_ratio(E: Tensor, E_ref: Tensor, eps: float) -> Tensor:
 def column_clip_coefficient(r: Tensor, *, alpha: float, c_min: float, k: float | None) -> Tensor:
     """``c_inst_j``: ``clip(1 / (1 + alpha log(1 + r_j)), c_min, 1)`` where the trigger
     ``r_j > k`` fires (everywhere when ``k is None``), else 1."""
-    c_clip = torch.reciprocal(1.0 + alpha * torch.log1p(r)).clamp(c_min, 1.0)
+    c_clip = torch.log1p(r).mul_(alpha).add_(1.0).reciprocal_().clamp_(c_min, 1.0)
     if k is None:
         return c_clip
-    return torch.where(r > k, c_clip, torch.ones_like(c_clip))
+    return torch.where(r > k, c_clip, 1.0)

@@ -169,7 +169,7 @@ class TrasMuon(MatrixOptimizer):
 
             p.mul_(1.0 - lr * group["weight_decay"])
             self.momentum_step(p, p.grad, M, group["beta1"], False, t)
-            M_scaled = M / (M.norm(dim=(-2, -1), keepdim=True) / math.sqrt(m * n) + eps)
+            M_scaled = M / M.norm(dim=(-2, -1), keepdim=True).div_(math.sqrt(m * n)).add_(eps)
             O = zeropower(M_scaled, group["ns_steps"], dtype=group["ns_dtype"]).to(p.dtype)
             state["v_row"].lerp_(row_mean_square(O), 1.0 - group["beta2"])
             O_base = row_rescale(O, state["v_row"], eps)
@@ -188,8 +188,7 @@ class TrasMuon(MatrixOptimizer):
                 state["c_ema"].lerp_(c_inst, 1.0 - group["beta_c"])
             if group["clip"] and t > T_w:
                 c_avg = state["C"] / (state["S"].unsqueeze(-1) + eps)
-                c = torch.lerp(state["c_ema"], c_avg, group["rho"])
-                state["c_last"].copy_(c)
+                torch.lerp(state["c_ema"], c_avg, group["rho"], out=state["c_last"])
             else:
                 state["c_last"].fill_(1.0)
             c = state["c_last"]

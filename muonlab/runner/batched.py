@@ -45,20 +45,12 @@ from .backends import Backend
 from .backends.base import call_with_threads
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .ensemble import digits_batch, ensemble_limit, helmholtz_batch
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
 from .seeding import seeded
 from .steplog import StepLog
-from .tasks import EventRecord, StepLoss, Task, injection_record, wire_injection
-
-
-@dataclass
-class SeedBatch:
-    """A task over S seeds: ``task.params`` carry the seed axis first, ``task.loss``
-    returns ``(sum of the per-seed losses, (S,) losses)``, ``task.metrics`` and
-    ``task.finals`` give ``(S,)`` tensors; ``seed_events()`` lists each seed's events."""
-
-    task: Task
-    seed_events: Callable[[], list[list[EventRecord]]]
+from .task import SeedBatch, StepLoss, Task, summed
+from .tasks import injection_record, wire_injection
 
 
 def _matrix_batch(
@@ -93,11 +85,6 @@ def _matrix_batch(
     if injection is None:
         return SeedBatch(task, lambda: [[] for _ in configs])
     return SeedBatch(task, lambda: [[injection_record(e) for e in inj.events] for inj in injection.injections])
-
-
-def summed(losses: Tensor) -> StepLoss:
-    """The objective (sum of the per-seed losses) and the ``(S,)`` losses to log."""
-    return losses.sum(), losses
 
 
 def awbt_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.dtype) -> SeedBatch:
@@ -141,9 +128,6 @@ def river_valley_batch(configs: Sequence[RunConfig], device: torch.device, dtype
 
     return _matrix_batch(configs, W, loss, basis=None, metrics=metrics)
 
-
-# The ensembles need SeedBatch and summed (above), hence imported here.
-from .ensemble import digits_batch, ensemble_limit, helmholtz_batch  # noqa: E402
 
 BATCH_BUILDERS: dict[str, Callable[[Sequence[RunConfig], torch.device, torch.dtype], SeedBatch]] = {
     "awbt": awbt_batch,

@@ -23,10 +23,9 @@ from muonlab.diagnostics import effective_step_size
 from muonlab.pinn import LossTerms
 from muonlab.toyproblems import DigitsMLPBatch
 
-from .batched import SeedBatch, summed
 from .config import RunConfig
 from .helmholtz_task import build_problem, roi_detail, row_steps
-from .tasks import EventRecord, StepLoss, Task
+from .task import EventRecord, SeedBatch, StepLoss, Task, summed
 
 
 def digits_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.dtype) -> SeedBatch:

@@ -33,7 +33,7 @@ from muonlab.optim.baselines import BASELINES
 from muonlab.pinn import ROI_PATCHES, Helmholtz, LossTerms
 
 from .config import RunConfig
-from .tasks import EventRecord, StepLoss, Task
+from .task import EventRecord, StepLoss, Task
 
 
 def build_problem(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Helmholtz:

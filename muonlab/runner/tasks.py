@@ -12,7 +12,6 @@ draws the init) and the injection seed, identically for every optimizer of a stu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,42 +22,8 @@ from muonlab.diagnostics.hvp import LossFn
 from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
 from .config import RunConfig
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """One row of ``events.csv`` (without the run id)."""
-
-    step: int
-    kind: str
-    detail: str
-
-
-StepLoss = tuple[Tensor, Tensor]  # (objective to differentiate, loss to log)
-
-
-@dataclass
-class Task:
-    """What the run loop drives (see the module docstring).
-
-    ``loss_fn(params: list[Tensor]) -> Tensor`` is a fixed (step-independent) functional
-    loss over tensors shaped like ``params``, for Hessian diagnostics.
-    """
-
-    optimizer: Any
-    params: list[Tensor]
-    loss: Callable[[int], StepLoss]
-    before_step: Callable[[int], None] | None = None
-    metrics: Callable[[], dict[str, Tensor]] = dict
-    finals: Callable[[], dict[str, float]] = dict
-    event_steps: tuple[int, ...] = ()
-    events: Callable[[], list[EventRecord]] = list
-    notes: list[str] = field(default_factory=list)
-    loss_fn: LossFn | None = None
-    # Called after ``optimizer.step()`` (under no_grad), before the step's row is logged.
-    after_step: Callable[[int], None] | None = None
-    # Steps that get a CSV row besides every ``every``-th (e.g. the PINN's eval and ROI steps).
-    row_steps: tuple[int, ...] = ()
+from .helmholtz_task import helmholtz_task
+from .task import EventRecord, StepLoss, Task
 
 
 def build_task(config: RunConfig, *, device: torch.device, dtype: torch.dtype) -> Task:
@@ -211,9 +176,6 @@ def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> 
 def _same(loss: Tensor) -> StepLoss:
     return loss, loss
 
-
-# Adapters in their own modules need Task (above), hence imported here.
-from .helmholtz_task import helmholtz_task  # noqa: E402
 
 TASK_BUILDERS: dict[str, Callable[[RunConfig, torch.device, torch.dtype], Task]] = {
     "awbt": awbt_task,

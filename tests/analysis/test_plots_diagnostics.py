@@ -51,5 +51,6 @@ def test_plot_study_without_diagnostics_adds_none(tmp_path: Path) -> None:
 
 def test_plot_spectral_density_of_a_result(tmp_path: Path) -> None:
     density = slq_density(MatrixOperator(torch.diag(torch.arange(1.0, 21.0, dtype=torch.float64))), n_probes=2, n_steps=20)
-    path = plot_spectral_density(density, tmp_path / "density.png", label="diag(1..20)")
-    assert path.is_file() and path.stat().st_size > 10_000
+    fig = plot_spectral_density(density, label="diag(1..20)")
+    fig.savefig(tmp_path / "density.png")
+    assert (tmp_path / "density.png").stat().st_size > 10_000

@@ -92,8 +92,10 @@ def test_identical_bytes_whatever_backend_and_workers(reference: Path, scheduler
         assert manifest_runs(out) == manifest_runs(reference), name
 
 
-# Local, retries=0: the poison run dies first next to run 1 (a death charged to nobody:
-# both are tried again alone), then alone (charged: failed); run 1 is run again and done.
+# Local, retries=0: the poison run dies first next to run 1, which is made slow on its
+# first attempt so that it is still running whatever the timing (a death that takes two
+# runs down is charged to nobody: both are tried again alone), then alone (charged:
+# failed); run 1 is run again and done.
 # Dask, allowed-failures=1: the poison run dies twice; the flaky run, the study's last
 # (so that two deaths never overlap), dies once and is then done.
 @pytest.mark.parametrize(("kind", "flaky_index"), [("local", None), ("dask", -1)])
@@ -103,7 +105,8 @@ def test_worker_death_is_retried_and_recorded_once(kind: str, flaky_index: int |
     flaky = "" if flaky_index is None else runs[flaky_index].run_id
     marks = tmp_path / "marks"
     marks.mkdir()
-    target = functools.partial(crashing_run, poison=poison, flaky=flaky, marks=marks)
+    slow = runs[1].run_id if kind == "local" else ""
+    target = functools.partial(crashing_run, poison=poison, flaky=flaky, marks=marks, slow=slow)
     if kind == "local":
         backend = LocalBackend(workers=2, retries=0, target=target)
     else:
@@ -115,6 +118,8 @@ def test_worker_death_is_retried_and_recorded_once(kind: str, flaky_index: int |
     assert attempts(marks, poison) == 2
     if flaky:
         assert attempts(marks, flaky) == 2
+    if slow:
+        assert attempts(marks, slow) == 2
     entries = manifest_runs(out)
     assert [e["run_id"] for e in entries] == [r.run_id for r in runs]  # once each, study order
     failed = [e for e in entries if e["status"] == "failed"]

@@ -31,11 +31,14 @@ class LocalBackend:
     process may have been executing are known. A process death breaks the whole pool
     and every run in it; the pool is replaced by a fresh one and:
 
-    - if the pool held one run, the death is that run's: it is charged one attempt and
+    - the runs the death took down are those whose futures raised
+      ``BrokenProcessPool`` (a run that returned its result was not killed, whatever
+      the timing);
+    - if it took down one run, the death is that run's: it is charged one attempt and
       tried again, alone, or recorded as ``failed`` once charged more than ``retries``
       times (the rule of Dask's ``allowed-failures``);
-    - if it held several, nobody is charged and each of them is tried again alone, so
-      that a further death is attributed exactly.
+    - if it took down several, nobody is charged and each of them is tried again
+      alone, so that a further death is attributed exactly.
 
     Every run yields exactly one result.
 
@@ -73,40 +76,49 @@ class LocalBackend:
         runs to run alone, with the worker deaths charged to each."""
         retry: list[RunConfig] = []
         running: dict[Future[RunResult], RunConfig] = {}
-        broken = False
+        # The runs the broken pool took down (their futures raised BrokenProcessPool);
+        # a run that returned a result was not killed, whatever the timing.
+        lost: list[RunConfig] = []
+        cause = ""
         with ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_exit_with_parent,
         ) as pool:
-            while running or (pending and not broken):
-                while not broken and self._may_start(pending, running, suspects):
+            _start_workers(pool, self.workers)
+            while running or (pending and not cause):
+                while not cause and self._may_start(pending, running, suspects):
                     config = pending.popleft()
                     try:
                         future = pool.submit(call_with_threads, self.target, config, self.threads_per_worker)
-                    except BrokenProcessPool:
+                    except BrokenProcessPool as exc:
                         pending.appendleft(config)  # never started
-                        broken = True
+                        cause = str(exc)
                     else:
                         running[future] = config
                 if not running:
                     break
-                alone = len(running) == 1
+                # Once the pool is broken every run still in it fails promptly: drain
+                # them all before charging anyone, so that the charge does not depend
+                # on which failures one ``wait`` happened to return.
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     config = running.pop(future)
                     try:
                         result = future.result()
                     except BrokenProcessPool as exc:
-                        broken = True
-                        # A key with count 0 still marks the run to be tried alone.
-                        suspects[config.run_id] += int(alone)
-                        if suspects[config.run_id] <= self.retries:
-                            retry.append(config)
-                            continue
-                        n = suspects[config.run_id]
-                        result = lost_result(config, f"its worker process died every time it ran alone ({n} attempts; {exc})")
+                        lost.append(config)
+                        cause = str(exc)
+                        continue
                     yield result
+        for config in lost:
+            # A key with count 0 still marks the run to be tried alone.
+            suspects[config.run_id] += int(len(lost) == 1)
+            if suspects[config.run_id] <= self.retries:
+                retry.append(config)
+                continue
+            n = suspects[config.run_id]
+            yield lost_result(config, f"its worker process died every time it ran alone ({n} attempts; {cause})")
         pending.extendleft(reversed(retry))
 
     def _may_start(self, pending: deque[RunConfig], running: dict[Future[RunResult], RunConfig], suspects: Counter[str]) -> bool:
@@ -118,6 +130,22 @@ class LocalBackend:
         if any(config.run_id in suspects for config in running.values()):
             return False
         return not (pending[0].run_id in suspects and running)
+
+
+def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start all ``workers`` processes of ``pool`` before any run is submitted.
+
+    CPython (3.9+) spawns pool workers on demand, one per ``submit``, and ``submit``
+    wakes the pool's manager thread *before* spawning: the manager may then go on
+    watching only the older workers' sentinels, so that a new worker that dies at once
+    is noticed only when another run returns (and then looks like a death of a run
+    that was alone in the pool). Rounds of trivial calls, all in flight together, keep
+    every existing worker busy so that each round spawns the missing ones; once every
+    worker has answered, the manager has woken up with all of them registered.
+    """
+    seen: set[int] = set()
+    while len(seen) < workers:
+        seen.update(f.result() for f in [pool.submit(os.getpid) for _ in range(workers)])
 
 
 def _exit_with_parent() -> None:
