@@ -51,7 +51,11 @@ def claim_figure(result: ClaimResult) -> bytes:
     spread = [np.nanmax(v) / np.nanmin(v) for v in ev.values.values() if positive and np.isfinite(v).any()]
     if positive and spread and max(spread) > 20:
         left.set_yscale("log")
-    left.set_ylabel(claim.metric, fontsize=8)
+    if claim.kind == "interaction":
+        per_seed_effect = "log(treatment / control)" if claim.scale == "ratio" else "treatment - control"
+        left.set_ylabel(f"{per_seed_effect} of {claim.metric}", fontsize=8)
+    else:
+        left.set_ylabel(claim.metric, fontsize=8)
     left.set_title(f"per {'round' if claim.kind == 'cost' else 'seed'}", fontsize=9)
 
     effect_kind = "difference" if claim.kind == "interaction" else ev.scale
@@ -75,7 +79,8 @@ def claim_figure(result: ClaimResult) -> bytes:
     right.set_ylabel(scale_name[effect_kind] if claim.kind != "interaction" else
                      "effect difference (log ratio or count)", fontsize=8)
     p = "n/a" if not math.isfinite(result.p_holm) else f"{result.p_holm:.2g}"
-    right.set_title(f"{result.verdict} (Holm p = {p})", fontsize=9)
+    overruled = "" if result.verdict == result.own_verdict else f"; own test {result.own_verdict}, a control disagrees"
+    right.set_title(f"{result.verdict} (Holm p = {p}{overruled})", fontsize=9)
     right.legend(fontsize=7, loc="best")
     fig.suptitle(f"{claim.id}: {claim.source}", fontsize=10)
     buffer = io.BytesIO()
