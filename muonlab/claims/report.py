@@ -66,8 +66,9 @@ def rows(results: Sequence[ClaimResult]) -> pd.DataFrame:
             "id": c.id, "role": c.role, "source": c.source, "kind": c.kind, "treatment": c.treatment,
             "control": " & ".join(c.controls_labels) or f"reference {c.reference:g}", "metric": c.metric,
             "direction": c.direction, "where": _where(r), "min_effect": c.min_effect,
-            "margin": math.nan if c.margin is None else c.margin, "n": r.test.n, "effect": r.test.effect,
-            "ci_low": r.test.ci_low, "ci_high": r.test.ci_high, "p": r.test.p, "p_holm": r.p_holm,
+            "margin": math.nan if c.margin is None else c.margin, "n": int(r.test.n), "effect": float(r.test.effect),
+            "ci_low": float(r.test.ci_low), "ci_high": float(r.test.ci_high), "p": float(r.test.p),
+            "p_holm": float(r.p_holm),
             "own_verdict": r.own_verdict, "verdict": r.verdict, "controls": _controls(r),
             "study": c.study_file(False).name,
         })
@@ -110,7 +111,9 @@ def markdown(results: Sequence[ClaimResult], info: RunInfo) -> str:
 
 def csv_text(results: Sequence[ClaimResult]) -> str:
     buffer = io.StringIO()
-    rows(results).to_csv(buffer, index=False, lineterminator="\n", float_format=repr)
+    # repr of a Python float (the shortest round-trip text); pandas hands numpy scalars to
+    # float_format, whose repr is "np.float64(...)".
+    rows(results).to_csv(buffer, index=False, lineterminator="\n", float_format=lambda v: repr(float(v)))
     return buffer.getvalue()
 
 

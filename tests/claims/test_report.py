@@ -55,6 +55,8 @@ def test_csv_and_markdown_carry_every_claim(studies_dir, tmp_path):
     table = pd.read_csv(tmp_path / "out" / "claims.csv")
     assert list(table["id"]) == ["lower", "ctl", "inter"]
     assert set(table["verdict"]) <= {"supported", "not supported", "inconclusive"}
+    for column in ("effect", "ci_low", "ci_high", "p", "p_holm"):
+        assert table[column].dtype == float, column  # numbers, not reprs of numpy scalars
     text = (tmp_path / "out" / "claims.md").read_text()
     assert "QUICK" in text and all(f"| {i}" in text for i in ("lower", "ctl (control)", "inter"))
 
