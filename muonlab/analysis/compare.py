@@ -9,8 +9,9 @@ each ``by`` group:
   paired difference ``treatment - baseline`` for count metrics, where a ratio of two
   zero counts is undefined);
 - ``ci_low``, ``ci_high``: a seeded paired bootstrap 95% CI of that median
-  (``scipy.stats.bootstrap`` on the per-seed ratios or differences, BCa, resampling
-  seeds, fixed ``random_state``);
+  (``scipy.stats.bootstrap`` on the per-seed ratios or differences, resampling seeds,
+  fixed ``random_state``; BCa, or the percentile interval where BCa is undefined, as for
+  heavily tied counts);
 - ``p``: the two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``) of the
   per-seed log ratios (differences for counts) against 0; ``1.0`` when every difference
   is 0 (no evidence of any difference), NaN with fewer than 2 pairs;
@@ -24,6 +25,7 @@ Same data and seed give the same bytes of ``compare.md`` / ``compare.csv``.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,8 @@ from .tables import COUNT_METRICS, format_number
 COLUMNS = ("metric", "kind", "treatment", "baseline", "n", "effect", "ci_low", "ci_high",
            "p", "p_holm", "win_rate")
 ALPHA = 0.05
+# summary.csv columns of studies with [controls] (muonlab.runner.controls): never part of an arm.
+CONTROL_COLUMNS = ("control", "matched_to")
 N_RESAMPLES = 9999
 
 
@@ -93,10 +97,22 @@ def paired_stats(treatment: Sequence[float], baseline: Sequence[float], *, kind:
     if np.all(paired == paired[0]):
         ci_low = ci_high = float(paired[0])  # every resample has this median
     else:
-        ci = stats.bootstrap((paired,), np.median, confidence_level=1 - ALPHA, n_resamples=n_resamples,
-                             method="BCa", random_state=np.random.default_rng(seed)).confidence_interval
-        ci_low, ci_high = float(ci.low), float(ci.high)
+        ci_low, ci_high = _bootstrap_ci(paired, seed, n_resamples)
     return PairedStats(n, effect, ci_low, ci_high, p, win_rate)
+
+
+def _bootstrap_ci(paired: np.ndarray, seed: int, n_resamples: int) -> tuple[float, float]:
+    """BCa bootstrap CI of the median; the percentile interval where BCa is undefined
+    (its acceleration is 0/0 for heavily tied data such as small counts)."""
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            warnings.simplefilter("ignore", category=stats.DegenerateDataWarning)
+            ci = stats.bootstrap((paired,), np.median, confidence_level=1 - ALPHA, n_resamples=n_resamples,
+                                 method=method, random_state=np.random.default_rng(seed)).confidence_interval
+        if np.isfinite(ci.low) and np.isfinite(ci.high):
+            break
+    return float(ci.low), float(ci.high)
 
 
 @dataclass(frozen=True)
@@ -113,9 +129,14 @@ def metric_kind(metric: str) -> str:
     return "difference" if metric in COUNT_METRICS or metric.startswith("spike_count@") else "ratio"
 
 
-def default_by(study: Study) -> list[str]:
-    """The swept problem settings and, when present, the ``control`` column."""
-    return [*study.swept_settings, *(["control"] if "control" in study.summary.columns else [])]
+def default_by(study: Study, baseline: str) -> list[str]:
+    """The swept problem settings, the ``control`` column when present, and the swept
+    hyperparameters the baseline itself takes several values of (``lr_grid``: one
+    comparison per lr)."""
+    summary = study.summary
+    base = summary[(summary["optimizer"] == baseline) & (summary.get("control", "none") == "none")]
+    hparams = [c for c in study.swept_hparams if c not in CONTROL_COLUMNS and base[c].nunique() > 1]
+    return [*study.swept_settings, *(["control"] if "control" in summary.columns else []), *hparams]
 
 
 def compare(study: Study | str | Path, baseline: str, metric: str = "final_loss",
@@ -125,25 +146,26 @@ def compare(study: Study | str | Path, baseline: str, metric: str = "final_loss"
     with any swept hyperparameter not in ``by``."""
     study = study if isinstance(study, Study) else load_study(study)
     summary = study.summary
-    by = default_by(study) if by is None else list(by)
+    if baseline not in set(summary["optimizer"]):
+        raise StudyLoadError(f"compare: --baseline {baseline!r} is not an optimizer of the study; "
+                             f"allowed: {', '.join(study.optimizers)}")
+    by = default_by(study, baseline) if by is None else list(by)
     for column in (metric, *by):
         if column not in summary.columns:
             raise StudyLoadError(f"compare: no column {column!r} in summary.csv; available: "
                                  f"{', '.join(summary.columns)}")
-    if baseline not in set(summary["optimizer"]):
-        raise StudyLoadError(f"compare: --baseline {baseline!r} is not an optimizer of the study; "
-                             f"allowed: {', '.join(study.optimizers)}")
     kind = metric_kind(metric)
-    arm_keys = ["optimizer", *[c for c in study.swept_hparams if c not in by and c in summary.columns]]
-    frame = summary.assign(_arm=summary[arm_keys].astype(str).agg(" ".join, axis=1) if len(arm_keys) > 1
-                           else summary["optimizer"])
+    hparams = [c for c in study.swept_hparams if c not in by and c not in CONTROL_COLUMNS and c in summary.columns]
     rows = []
-    groups = frame.groupby(by, sort=False, dropna=False) if by else [((), frame)]
+    groups = summary.groupby(by, sort=False, dropna=False) if by else [((), summary)]
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         base = group[group["optimizer"] == baseline]
-        if base.empty:
-            continue
+        if base.empty or base.shape[0] == group.shape[0]:
+            continue  # nothing to compare in this group (e.g. the matched-step runs alone)
+        # An arm: the label, plus the swept hyperparameters that vary inside the group.
+        varying = [c for c in hparams if group[c].nunique(dropna=False) > 1]
+        group = group.assign(_arm=group[["optimizer", *varying]].astype(str).agg(" ".join, axis=1))
         if base["seed"].duplicated().any():
             raise StudyLoadError(f"compare: baseline {baseline!r} has several runs per seed in group "
                                  f"{dict(zip(by, key))}; add the swept column to --by")

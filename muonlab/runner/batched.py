@@ -45,6 +45,7 @@ from .backends import Backend
 from .backends.base import call_with_threads
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .closed_loop import with_column_scales
 from .ensemble import digits_batch, ensemble_limit, helmholtz_batch
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
 from .seeding import seeded
@@ -78,7 +79,7 @@ def _matrix_batch(
         [W],
         loss,
         before_step=before_step,
-        metrics=metrics,
+        metrics=with_column_scales(metrics, optimizer, W, injection, config.steps),
         finals=lambda: {f"final_{k}": v for k, v in metrics().items()},
         event_steps=() if injection is None else tuple(injection.event_steps(config.steps)),
     )

@@ -23,6 +23,7 @@ Schema (every key optional unless marked required)::
 
     [controls]                 # control runs (muonlab.runner.controls): baseline,
                                # no_injection, matched_step, lr_grid
+    [tuning]                   # per-optimizer lr selection on tuning seeds: lr, seeds, rule
 
     [[optimizers]]             # required, at least one; lists are a sweep
     name = "trasmuon"          # required: a muonlab.optim registry name
@@ -49,14 +50,14 @@ import torch
 
 from muonlab import optim
 
-from .controls import Controls, expand, parse_controls, with_lr
+from .controls import Controls, Tuning, expand, parse_controls, parse_tuning, with_lr
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .settings import ConfigError, Setting, type_name
 
 STUDY_KEYS = (
     "name", "seeds", "steps", "every", "device", "dtype", "batch_seeds",
-    "problem", "injection", "spikes", "diagnostics", "optimizers", "controls",
+    "problem", "injection", "spikes", "diagnostics", "optimizers", "controls", "tuning",
 )  # fmt: skip
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -151,6 +152,7 @@ class StudyConfig:
     optimizers: tuple[OptimizerSpec, ...]
     source: str = field(default="", repr=False)
     controls: Controls | None = None
+    tuning: Tuning | None = None
     # Runs added once measured (matched-step controls, muonlab.runner.controls).
     extra_runs: tuple[RunConfig, ...] = ()
 
@@ -236,6 +238,9 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     controls = parse_controls(raw.get("controls"), [o.label for o in optimizers], has_injection=injection is not None)
     if controls is not None and controls.lr_grid:
         optimizers = tuple(OptimizerSpec(o.name, o.label, with_lr(o.grid, controls.lr_grid)) for o in optimizers)
+    tuning = parse_tuning(raw.get("tuning"), seeds)
+    if tuning is not None and controls is not None and controls.lr_grid:
+        raise ConfigError("tuning: cannot be combined with controls.lr_grid (tuning selects one lr per optimizer)")
 
     study = StudyConfig(
         name=name,
@@ -253,6 +258,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         optimizers=optimizers,
         source=text,
         controls=controls,
+        tuning=tuning,
     )
     _check_distinct_runs(study)
     return study

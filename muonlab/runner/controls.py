@@ -27,6 +27,7 @@ Every control run uses the study's seeds (common random numbers).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -209,6 +210,10 @@ def matched_step_runs(
                 known[result.run_id] = result
                 matched.append(result.config)
             records.append(MatchRecord(cell, treatment, controls.baseline, target, lr, rms, probes))
+            if not abs(rms / target - 1.0) <= MATCH_TOLERANCE:
+                print(f"muonlab: matched_step: {cell} {treatment}: no lr within {MATCH_TOLERANCE:.0%} of the "
+                      f"target update RMS after {probes} probes (ratio {rms / target:.3f}); recorded as is",
+                      file=sys.stderr)
     return tuple(matched), known, tuple(records)
 
 
@@ -256,6 +261,8 @@ def resolve_matched_step(study: Any, execute_all: Callable[[Sequence[Any]], list
     if controls is None or not controls.matched_step:
         return study, {}, ()
     keys = study.swept_settings()
+    print(f"muonlab: matched_step: measuring {', '.join(controls.matched_step)} and {controls.baseline}, "
+          "then solving each matched lr", file=sys.stderr)
     matched, known, records = matched_step_runs(
         study.runs(), controls, execute_all, lambda run: cell_name(dict(run.settings), keys))
     return replace(study, extra_runs=matched), known, records
@@ -270,3 +277,87 @@ def write_match_table(out: Any, records: Sequence[MatchRecord]) -> list[dict[str
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "matched_step.csv", csv_text(header, ([format_value(v) for v in row] for row in rows)))
     return [dict(zip(header, row)) for row in rows]
+
+
+# -- tuning ------------------------------------------------------------------------------
+
+TUNING_KEYS = ("lr", "seeds", "rule")
+# rule name -> the summary field whose median over tuning runs (all cells and tuning
+# seeds of an optimizer at one lr) is minimised.
+TUNING_RULES = {"median_final_loss": "final_loss", "median_best_loss": "best_loss"}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A validated ``[tuning]`` table: per-optimizer lr grid, tuning seeds, rule."""
+
+    lrs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    rule: str
+
+
+def parse_tuning(value: Any, eval_seeds: Sequence[int]) -> Tuning | None:
+    """Validate ``[tuning]``; its seeds must be disjoint from the evaluation seeds."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"tuning: expected a table, got {type_name(value)} {value!r}")
+    for key in value:
+        if key not in TUNING_KEYS:
+            raise ConfigError(f"tuning.{key}: unknown key; allowed: {', '.join(TUNING_KEYS)}")
+    grid = value.get("lr")
+    if not isinstance(grid, list) or len(grid) < 2 or len(set(grid)) != len(grid) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in grid):
+        raise ConfigError(f"tuning.lr: expected a list of at least 2 distinct numbers > 0, got {grid!r}")
+    seeds = value.get("seeds")
+    if not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"tuning.seeds: expected a list of distinct ints >= 0, got {seeds!r}")
+    shared = sorted(set(seeds) & set(eval_seeds))
+    if shared:
+        raise ConfigError(f"tuning.seeds: must be disjoint from the evaluation seeds; shared: {shared}")
+    rule = value.get("rule")
+    if rule not in TUNING_RULES:
+        raise ConfigError(f"tuning.rule: must be one of {', '.join(TUNING_RULES)}, got {rule!r}")
+    return Tuning(tuple(float(v) for v in grid), tuple(seeds), rule)
+
+
+def resolve_tuning(study: Any, execute_all: Callable[[Sequence[Any]], list[Any]]) -> tuple[Any, list[list[Any]]]:
+    """Run every optimizer at every tuning lr on the tuning seeds, select per optimizer
+    the lr the rule prefers, and return the study with each optimizer's lr set to it
+    (evaluated on the study's own seeds) and the rows of ``tuning.csv``."""
+    tuning = study.tuning
+    if tuning is None:
+        return study, []
+    print(f"muonlab: tuning: {len(tuning.lrs)} lrs x {len(tuning.seeds)} tuning seeds per optimizer, "
+          f"rule {tuning.rule}", file=sys.stderr)
+    grid_study = replace(study, tuning=None, controls=None, seeds=tuning.seeds, optimizers=tuple(
+        replace(o, grid=with_lr(o.grid, tuning.lrs)) for o in study.optimizers))
+    runs = grid_study.runs()
+    results = execute_all(runs)
+    field_name = TUNING_RULES[tuning.rule]
+    rows: list[list[Any]] = []
+    chosen: dict[str, float] = {}
+    for spec in study.optimizers:
+        scores = {}
+        for lr in tuning.lrs:
+            values = np.asarray([r.summary.get(field_name, math.nan) if r.status == "done" else math.nan
+                                 for c, r in zip(runs, results) if c.label == spec.label
+                                 and dict(c.hparams)["lr"] == lr], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            # A diverged or failed run counts as +inf: an lr that breaks a seed is not chosen over one that does not.
+            scores[lr] = float(np.median(np.where(np.isfinite(values), values, np.inf))) if finite.size else math.inf
+        chosen[spec.label] = min(tuning.lrs, key=lambda lr: (scores[lr], lr))
+        rows += [[spec.label, lr, len(tuning.seeds), tuning.rule, scores[lr], lr == chosen[spec.label]]
+                 for lr in tuning.lrs]
+    tuned = replace(study, optimizers=tuple(replace(o, grid=with_lr(o.grid, (chosen[o.label],)))
+                                            for o in study.optimizers))
+    return tuned, rows
+
+
+def write_tuning_table(out: Any, rows: Sequence[Sequence[Any]]) -> None:
+    """``tuning.csv``: optimizer, lr, tuning seeds, rule, score, selected."""
+    from .outputs import csv_text, format_value, write_atomic
+
+    header = ("optimizer", "lr", "tuning_seeds", "rule", "score", "selected")
+    write_atomic(out / "tuning.csv", csv_text(header, ([format_value(v) for v in row] for row in rows)))

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from .backends import Backend, LocalBackend
 from .batched import describe_plan, plan_cells, run_cells
 from .config import StudyConfig
-from .controls import resolve_matched_step, write_match_table
+from .controls import resolve_matched_step, resolve_tuning, write_match_table, write_tuning_table
 from .device import describe_device, resolve_device
 from .config import RunConfig
 from .outputs import StudyOutput, check_output_dir
@@ -57,8 +57,11 @@ def run_study(
     with backend if isinstance(backend, AbstractContextManager) else nullcontext():
         # Matched-step controls are measured first; every study run computed on the way
         # is recorded below instead of being run again.
+        study, tuning_rows = resolve_tuning(study, lambda configs: _execute(configs, study, backend))
         study, known, records = resolve_matched_step(study, lambda configs: _execute(configs, study, backend))
         output = StudyOutput(out, study, device=describe_device(device), resume=resume)
+        if tuning_rows:
+            write_tuning_table(out, tuning_rows)
         if records:
             output.manifest["matched_step"] = write_match_table(out, records)
         done = output.finished()

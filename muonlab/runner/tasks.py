@@ -21,6 +21,7 @@ from muonlab import optim
 from muonlab.diagnostics.hvp import LossFn
 from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
+from .closed_loop import with_column_scales
 from .config import RunConfig
 from .helmholtz_task import helmholtz_task
 from .task import EventRecord, StepLoss, Task
@@ -78,6 +79,7 @@ def _matrix_task(
     optimizer = optim.build(config.optimizer, [W], **hparams)
     if injection is None:
         return Task(optimizer, [W], loss, metrics=metrics, finals=finals, loss_fn=loss_fn)
+    metrics = with_column_scales(metrics, optimizer, W, injection, config.steps)
 
     return Task(
         optimizer,

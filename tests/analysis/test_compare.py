@@ -59,6 +59,13 @@ def test_counts_use_differences_and_all_ties_give_p_one():
     assert (out.n, out.effect, out.ci_low, out.ci_high, out.p, out.win_rate) == (3, 0.0, 0.0, 0.0, 1.0, 0.5)
 
 
+def test_tied_counts_get_a_finite_percentile_interval():
+    # BCa's acceleration is 0/0 on these heavily tied differences; the percentile
+    # interval of the median of {-4 x 7, -3 x 3} lies in [-4, -3].
+    out = paired_stats([0] * 10, [4] * 7 + [3] * 3, kind="difference")
+    assert -4.0 <= out.ci_low <= out.ci_high <= -3.0 and out.effect == -4.0
+
+
 def test_non_finite_and_non_positive_pairs_are_left_out():
     out = paired_stats([1.0, np.nan, 2.0, 0.0], [2.0, 1.0, 4.0, 1.0], kind="ratio")
     assert out.n == 2 and out.effect == 0.5

@@ -107,3 +107,34 @@ def test_matched_step_hits_the_treatment_update_rms(tmp_path, batch):
         assert float(baseline[0]["lr"]) < 0.01  # the clip lowers the step: a smaller lr
     table = _rows(out / "matched_step.csv")
     assert len(table) == 2 and all(abs(float(r["ratio"]) - 1) <= MATCH_TOLERANCE for r in table)
+
+
+def test_tuning_seeds_must_be_disjoint_and_rule_known():
+    with pytest.raises(ConfigError, match=r"tuning.seeds: must be disjoint from the evaluation seeds; shared: \[1\]"):
+        parse_study(BASE.format(batch="false") + '\n[tuning]\nlr = [1e-3, 1e-2]\nseeds = [1, 7]\nrule = "median_final_loss"\n')
+    with pytest.raises(ConfigError, match="tuning.rule: must be one of median_final_loss, median_best_loss"):
+        parse_study(BASE.format(batch="false") + '\n[tuning]\nlr = [1e-3, 1e-2]\nseeds = [7]\nrule = "best"\n')
+
+
+def test_tuning_selects_per_optimizer_on_tuning_seeds_and_evaluates_on_fresh_ones(tmp_path):
+    text = BASE.format(batch="true") + '\n[tuning]\nlr = [1e-3, 3e-2]\nseeds = [10, 11]\nrule = "median_final_loss"\n'
+    (tmp_path / "s.toml").write_text(text)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(out), "--no-progress"]) == 0
+    table = _rows(out / "tuning.csv")
+    assert [(r["optimizer"], float(r["lr"])) for r in table] == [
+        ("NOCLIP", 1e-3), ("NOCLIP", 3e-2), ("Clip", 1e-3), ("Clip", 3e-2)]
+    # The selection is the lr with the lower median final loss over 2 cells x 2 tuning
+    # seeds, recomputed here from independent runs of the tuning configuration.
+    for label in ("NOCLIP", "Clip"):
+        rows = [r for r in table if r["optimizer"] == label]
+        best = min(rows, key=lambda r: float(r["score"]))
+        assert [r["selected"] for r in rows] == [str(r is best) for r in rows]
+    summary = _rows(out / "summary.csv")
+    assert sorted({int(r["seed"]) for r in summary}) == [0, 1, 2]  # evaluation seeds only
+    check = parse_study(BASE.format(batch="true").replace("seeds = 3", "seeds = [10, 11]").replace("lr = 0.01", "lr = 0.001"))
+    run_study(check, tmp_path / "check", progress=False)
+    noclip = [r for r in _rows(tmp_path / "check" / "summary.csv") if r["optimizer"] == "NOCLIP"]
+    # summary.csv holds each float32 loss as its shortest text: read it back as float32.
+    score = float(np.median([float(np.float32(r["final_loss"])) for r in noclip]))
+    assert float(next(r["score"] for r in table if r["optimizer"] == "NOCLIP" and float(r["lr"]) == 1e-3)) == score
