@@ -31,7 +31,7 @@ def _ids(path: Path) -> str:
 
 def test_there_is_a_notebook_per_study_family() -> None:
     names = [p.stem for p in NOTEBOOKS]
-    for family in ("toy_ablation", "river_valley", "pinn_roi", "hessian_tools", "gram_dominance", "claims"):
+    for family in ("toy_ablation", "river_valley", "pinn_roi", "hessian_tools", "gram_dominance"):
         assert any(family in name for name in names), f"no notebook for {family}: {names}"
 
 

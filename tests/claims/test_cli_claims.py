@@ -47,3 +47,11 @@ def test_claims_command_runs_and_resumes(tmp_path, capsys):
     assert len(stamps) == 8
     assert main(args) == 0  # resumed: every run already finished, none written again
     assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir()} == stamps
+
+
+def test_there_is_a_claims_notebook():
+    # Kept here rather than in tests/test_notebooks.py's family list (edited by other
+    # branches); that file executes every notebook, this one included.
+    from pathlib import Path
+
+    assert Path("notebooks/07_claims.ipynb").is_file()
