@@ -63,7 +63,12 @@ def test_repeated_eigenvalues_are_all_found() -> None:
     res = lanczos(MatrixOperator(A), 6, seed=0)
     torch.testing.assert_close(res.eigenvalues, spectrum[:6], rtol=1e-10, atol=0)
     ref_vals, ref_vecs = _reference(A, 6, "LA")
-    assert sin_largest_principal_angle(res.eigenvectors, ref_vecs) < 1e-7
+    # Davis-Kahan sin(theta) theorem: the Ritz subspace is within ||R||_F / delta of the
+    # true top-6 eigenspace, R the residual matrix, delta the gap between the Ritz values
+    # and the rest of the spectrum (2.0). A bound from the run's own residuals, not from
+    # the angle one CPU and thread count happened to give (3e-7 with 2 threads here).
+    delta = float(res.eigenvalues.min()) - float(spectrum[6])
+    assert sin_largest_principal_angle(res.eigenvectors, ref_vecs) <= float(res.residuals.norm()) / delta
 
 
 def test_budget_exhaustion_reports_unconverged() -> None:
