@@ -277,7 +277,7 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     controls = parse_controls(raw.get("controls"), [o.label for o in optimizers], has_injection=injection is not None)
     if controls is not None and controls.lr_grid:
         optimizers = tuple(replace(o, grid=with_lr(o.grid, controls.lr_grid)) for o in optimizers)
-    tuning = parse_tuning(raw.get("tuning"), seeds)
+    tuning = parse_tuning(raw.get("tuning"), seeds, kind.finals)
     if tuning is not None and controls is not None and controls.lr_grid:
         raise ConfigError("tuning: cannot be combined with controls.lr_grid (tuning selects one lr per optimizer)")
 

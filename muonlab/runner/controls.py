@@ -278,9 +278,15 @@ def match_rows(records: Sequence[MatchRecord]) -> list[dict[str, Any]]:
 # -- tuning ------------------------------------------------------------------------------
 
 TUNING_KEYS = ("lr", "seeds", "rule")
-# rule name -> the summary field whose median over tuning runs (all cells and tuning
-# seeds of an optimizer at one lr) is minimised.
-TUNING_RULES = {"median_final_loss": "final_loss", "median_best_loss": "best_loss"}
+# A rule "median_FIELD" minimises the median of summary field FIELD over an optimizer's
+# tuning runs at one lr (all cells and tuning seeds): the training loss, or one of the
+# problem's own finals (e.g. digits' held-out final_test_loss, the PINN's final_rel_l2).
+TUNING_FIELDS = ("final_loss", "best_loss")
+
+
+def tuning_rules(finals: Sequence[str]) -> tuple[str, ...]:
+    """The allowed ``tuning.rule`` values for a problem with summary ``finals``."""
+    return tuple(f"median_{name}" for name in (*TUNING_FIELDS, *finals))
 
 
 @dataclass(frozen=True)
@@ -292,8 +298,9 @@ class Tuning:
     rule: str
 
 
-def parse_tuning(value: Any, eval_seeds: Sequence[int]) -> Tuning | None:
-    """Validate ``[tuning]``; its seeds must be disjoint from the evaluation seeds."""
+def parse_tuning(value: Any, eval_seeds: Sequence[int], finals: Sequence[str] = ()) -> Tuning | None:
+    """Validate ``[tuning]``; its seeds must be disjoint from the evaluation seeds, its
+    rule one of :func:`tuning_rules` for the problem's ``finals``."""
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -313,8 +320,9 @@ def parse_tuning(value: Any, eval_seeds: Sequence[int]) -> Tuning | None:
     if shared:
         raise ConfigError(f"tuning.seeds: must be disjoint from the evaluation seeds; shared: {shared}")
     rule = value.get("rule")
-    if rule not in TUNING_RULES:
-        raise ConfigError(f"tuning.rule: must be one of {', '.join(TUNING_RULES)}, got {rule!r}")
+    rules = tuning_rules(finals)
+    if rule not in rules:
+        raise ConfigError(f"tuning.rule: must be one of {', '.join(rules)}, got {rule!r}")
     return Tuning(tuple(float(v) for v in grid), tuple(seeds), rule)
 
 
@@ -333,7 +341,7 @@ def resolve_tuning(study: Any, execute_all: Callable[[Sequence[Any]], list[Any]]
                          optimizers=tuple(replace(o, grid=with_lr(o.grid, tuning.lrs)) for o in study.optimizers))
     runs = grid_study.runs()
     results = execute_all(runs)
-    field_name = TUNING_RULES[tuning.rule]
+    field_name = tuning.rule.removeprefix("median_")
     rows: list[list[Any]] = []
     chosen: dict[str, float] = {}
     for spec in study.optimizers:

@@ -138,3 +138,24 @@ def test_tuning_selects_per_optimizer_on_tuning_seeds_and_evaluates_on_fresh_one
     # summary.csv holds each float32 loss as its shortest text: read it back as float32.
     score = float(np.median([float(np.float32(r["final_loss"])) for r in noclip]))
     assert float(next(r["score"] for r in table if r["optimizer"] == "NOCLIP" and float(r["lr"]) == 1e-3)) == score
+
+
+def test_tuning_rule_may_name_a_problem_final():
+    """``median_FIELD`` accepts the problem's own summary finals (digits' held-out test
+    loss) and refuses a final another problem has."""
+    digits = '''seeds = 2
+steps = 5
+[problem]
+name = "digits"
+[[optimizers]]
+name = "adamw"
+lr = 1e-3
+[tuning]
+lr = [1e-3, 1e-2]
+seeds = [7]
+rule = "{rule}"
+'''
+    study = parse_study(digits.format(rule="median_final_test_loss"))
+    assert study.tuning is not None and study.tuning.rule == "median_final_test_loss"
+    with pytest.raises(ConfigError, match=r"tuning.rule: must be one of .*median_final_test_loss.*, got 'median_final_rel_l2'"):
+        parse_study(digits.format(rule="median_final_rel_l2"))
