@@ -61,10 +61,14 @@ def ema_float32_error(g_max: float, beta: float, nesterov: bool = False) -> floa
     return EPS32 * g_max * (3 / (1 - beta) + (7 if nesterov else 0))
 
 
-def _inf_norm(f, x: torch.Tensor) -> float:
-    """max_i sum_j |d f_i / d x_j| (the infinity-norm of the Jacobian) of f at x, float64."""
-    J = torch.func.jacrev(f)(x.double()).reshape(x.numel(), x.numel())
-    return J.abs().sum(dim=1).max().item()
+def jacobian_inf_norm(f, x: torch.Tensor, argnum: int = 0, *args: torch.Tensor | float) -> float:
+    """max_i sum_j |d f_i / d x_j| (the infinity-norm of the Jacobian, which turns a
+    per-entry input error into a per-entry output error to first order) of
+    f(*args[:argnum], x, *args[argnum:]) at x, in float64."""
+    inputs = [a.double() if isinstance(a, torch.Tensor) else a for a in args]
+    inputs.insert(argnum, x.double())
+    J = torch.func.jacrev(f, argnums=argnum)(*inputs)
+    return J.reshape(-1, x.numel()).abs().sum(dim=1).max().item()
 
 
 def ns5_input_float32_bound(U: torch.Tensor, input_error: float) -> float:
@@ -82,7 +86,8 @@ def ns5_input_float32_bound(U: torch.Tensor, input_error: float) -> float:
     X = U.double() / U.double().norm()
     X = X.T if m > n else X
     norm_error = (m * n / 2 + 3) * EPS32 * X.abs().max().item()
-    return ns5_float32_bound(m, n) + _inf_norm(ns5_f64, U) * input_error + _inf_norm(ns5_iterations_f64, X) * norm_error
+    return (ns5_float32_bound(m, n) + jacobian_inf_norm(ns5_f64, U) * input_error
+            + jacobian_inf_norm(ns5_iterations_f64, X) * norm_error)
 
 
 def parameter_float32_bound(update_errors: Sequence[float], w_max: float, u_max: float) -> float:
