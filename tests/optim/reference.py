@@ -25,6 +25,14 @@ def ns5_float32_bound(m: int, n: int, steps: int = 5) -> float:
     return 1.2 * 3 * max(m, n) * EPS32 * sum(NS5_SLOPE**k for k in range(steps))
 
 
+def ns5_float32_total_bound(m: int, n: int, steps: int = 5) -> float:
+    """Per-entry bound on |NS5_32(U) - NS5(U)| for a float32 m x n input U, its
+    normalization included and for any U: ns5_float32_bound plus the norm's rounding
+    ((m n / 2 + 3) eps32 relative on X = U / ||U||_F, |X| <= 1) amplified by the worst-case
+    slope NS5_SLOPE per iteration."""
+    return ns5_float32_bound(m, n, steps) + NS5_SLOPE**steps * (m * n / 2 + 3) * EPS32
+
+
 def ns5_f64(G: torch.Tensor, steps: int = 5) -> torch.Tensor:
     """SPEC-optim NS5, written out in float64 for one matrix."""
     X = G.double()
