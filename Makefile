@@ -9,8 +9,9 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 STUDY  ?= studies/awbt_ablation.toml
 OUT    ?= results/awbt_ablation
+BASELINE ?= TrasMuon-NOCLIP
 
-.PHONY: study test test-kernels bench notebooks clean
+.PHONY: study readme-table test test-kernels bench notebooks clean
 
 # setuptools' build backend warns about every editable install with a boxed
 # "Editable installation" BuildBackendWarning that pip's --quiet does not hide (it is the
@@ -24,9 +25,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # `muonlab run` also writes table.md/table.csv and plots/; --resume makes a second
-# `make study` finish whatever an interrupted one left.
+# `make study` finish whatever an interrupted one left. Then the paired comparison with
+# CIs (compare.md) and, for a study with [controls], the evidence table (evidence.md).
 study: $(STAMP)
 	$(BIN)/muonlab run $(STUDY) --out $(OUT) --resume
+	$(BIN)/muonlab compare $(OUT) --baseline $(BASELINE)
+	if grep -q '^\[controls\]' $(STUDY); then $(BIN)/python -m muonlab.analysis.evidence $(OUT); fi
+
+# Rewrites the generated results block of README.md from a (re)run of the main job.
+readme-table: study
+	$(BIN)/python -m muonlab.analysis.evidence $(OUT) --readme README.md > /dev/null
+	@echo "README.md: results block rewritten from $(OUT)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

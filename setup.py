@@ -4,17 +4,18 @@ The shipped studies live at the repository root (SPEC 9) and are mapped into the
 as ``muonlab.studies`` (``package-data`` in pyproject.toml takes their ``*.toml``), where
 :mod:`muonlab.catalog` finds them in an installed wheel. pyproject's
 ``packages.find`` cannot add a mapped directory to the found packages, hence this file.
-A ``claims/`` directory joins the same way: add it to ``SHIPPED_DIRS``.
+``claims/`` joins the same way as ``muonlab.claim_files`` (``muonlab.claims`` is the
+claims code).
 """
 
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
-SHIPPED_DIRS = [d for d in ("studies", "claims") if Path(d).is_dir()]
+SHIPPED = {f"muonlab.{package}": d for d, package in (("studies", "studies"), ("claims", "claim_files")) if Path(d).is_dir()}
 
 setup(
-    packages=[*find_packages(include=["muonlab", "muonlab.*"]), *(f"muonlab.{d}" for d in SHIPPED_DIRS)],
-    package_dir={f"muonlab.{d}": d for d in SHIPPED_DIRS},
-    package_data={f"muonlab.{d}": ["*.toml"] for d in SHIPPED_DIRS},
+    packages=[*find_packages(include=["muonlab", "muonlab.*"]), *SHIPPED],
+    package_dir=SHIPPED,
+    package_data={package: ["*.toml"] for package in SHIPPED},
 )

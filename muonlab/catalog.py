@@ -1,7 +1,7 @@
 """Ready study files (and, later, claim files) shipped with muonlab, found by name.
 
 The repository keeps them at its root (``studies/``, ``claims/``; SPEC 9); the wheel maps
-each directory into the package as ``muonlab/studies`` (pyproject ``package-dir``), so an
+each directory into the package (``muonlab/studies``, ``muonlab/claim_files``; setup.py), so an
 installed muonlab has them without the repository. :func:`data_dir` looks in the package
 first (an installed wheel) and then beside it (a source checkout or an editable
 install, where ``muonlab/`` and ``studies/`` are siblings under one ``pyproject.toml``).
@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DATA_DIRS = ("studies", "claims")
+# Where each kind sits inside an installed package (setup.py maps the repository's
+# directories there); claims go to ``claim_files`` because ``muonlab.claims`` is code.
+PACKAGED = {"studies": "studies", "claims": "claim_files"}
+DATA_DIRS = tuple(PACKAGED)
 
 
 class CatalogError(ValueError):
@@ -23,8 +26,8 @@ class CatalogError(ValueError):
 
 def data_dir(kind: str) -> Path | None:
     """Where the shipped ``kind`` files (``studies`` or ``claims``) are; None when absent."""
-    packaged = PACKAGE_DIR / kind
-    if packaged.is_dir():
+    packaged = PACKAGE_DIR / PACKAGED[kind]
+    if packaged.is_dir() and any(packaged.glob("*.toml")):
         return packaged
     checkout = PACKAGE_DIR.parent
     if (checkout / "pyproject.toml").is_file() and (checkout / kind).is_dir():

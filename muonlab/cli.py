@@ -1,4 +1,4 @@
-"""``muonlab run | table | plot | list | validate | studies | init`` (SPEC 5).
+"""``muonlab run | table | compare | plot | list | validate | studies | init`` (SPEC 5).
 
 Exit codes: 0 success; 1 a study none of whose runs finished (every run ``failed``);
 2 a user error (bad study file, bad option, unusable output directory, a table of a
@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--write", action="store_true", help="also write table.md and table.csv into DIR (default: print only)")
     table.add_argument("--out", type=Path, default=None, metavar="OUTDIR", help="also write table.md and table.csv into OUTDIR (created)")
 
+    compare = commands.add_parser("compare", help="paired per-seed comparison of every arm with a baseline")
+    compare.add_argument("dir", type=Path, help="study output directory")
+    compare.add_argument("--baseline", required=True, help="optimizer label to compare against")
+    compare.add_argument("--metric", default="final_loss", help="summary column (default final_loss; counts give differences)")
+    compare.add_argument("--by", default=None, help="grouping columns, comma-separated (default: swept settings, control)")
+    compare.add_argument("--out", type=Path, default=None, help="directory for compare.md/compare.csv (default DIR)")
+
     plot = commands.add_parser("plot", help="standard plots of a study directory into DIR/plots/")
     plot.add_argument("dir", type=Path, help="study output directory")
     plot.add_argument("--out", type=Path, default=None, metavar="PLOTDIR", help="write the PNGs here instead of DIR/plots/ (e.g. for a read-only DIR)")
@@ -83,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a study file without running it")
     validate.add_argument("study", type=Path, help="study TOML file or shipped study name")
     _add_catalog_commands(commands)
+    _add_claims_parser(commands)
     return parser
 
 
@@ -189,6 +197,16 @@ def _cmd_table(args: argparse.Namespace) -> int:
         raise ConfigError(f"{'--out' if args.out is not None else '--write'}: cannot write the table into {target}: {exc.strerror or exc}") from None
     print(result.markdown, end="")
     print(f"written: {target / 'table.md'}, {target / 'table.csv'}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from muonlab.analysis.compare import write_compare
+
+    result = write_compare(args.dir, args.baseline, args.metric, _split(args.by), out=args.out)
+    print(result.markdown, end="")
+    out = args.dir if args.out is None else args.out
+    print(f"written: {out / 'compare.md'}, {out / 'compare.csv'}")
     return 0
 
 
@@ -315,7 +333,38 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_claims_parser(commands: argparse._SubParsersAction) -> None:
+    claims = commands.add_parser("claims", help="run the paper claims' studies and judge each claim (docs/claims.md)")
+    claims.add_argument("--quick", action="store_true", help="the quick studies (fewer seeds and steps; the report says so)")
+    claims.add_argument("--only", default=None, metavar="ID", help="one claim (and the controls it names)")
+    claims.add_argument("--out", type=Path, default=None, help="output directory (default results/claims or results/claims_quick)")
+    claims.add_argument("--claims-dir", type=Path, default=None, help="directory of claim files (default: the shipped claims/)")
+    claims.add_argument("--studies-dir", type=Path, default=None, help="directory of the study files claims name (default: the shipped studies/)")
+    claims.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default local)")
+    claims.add_argument("--workers", type=_int_at_least(1), default=1, help="worker processes (default 1)")
+    claims.add_argument("--scheduler", default=None, metavar="ADDRESS", help="dask: address of an existing cluster's scheduler")
+    claims.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="override the studies' device")
+
+
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from muonlab.claims import load_claims
+    from muonlab.claims.run import run_claims, select_claims
+
+    claims_dir = args.claims_dir or catalog.data_dir("claims")
+    studies_dir = args.studies_dir or catalog.data_dir("studies")
+    if claims_dir is None or studies_dir is None:
+        raise catalog.CatalogError("no shipped claims/ or studies/ found; give --claims-dir and --studies-dir")
+    claims = select_claims(load_claims(claims_dir, studies_dir), args.only)
+    out = args.out or Path("results") / ("claims_quick" if args.quick else "claims")
+    backend = make_backend(args.backend, workers=args.workers, scheduler=args.scheduler, retries=DEFAULT_RETRIES)
+    outcome = run_claims(claims, out, quick=args.quick, backend=backend, device=args.device)
+    for result in outcome.results:
+        print(f"{result.claim.id}: {result.verdict}")
+    print(f"{len(outcome.results)} claims in {outcome.seconds:.0f} s; written: " + ", ".join(str(p) for p in outcome.paths))
+    return 0
+
+
 COMMANDS = {
-    "run": _cmd_run, "table": _cmd_table, "plot": _cmd_plot, "list": _cmd_list, "validate": _cmd_validate,
-    "studies": _cmd_studies, "init": _cmd_init,
+    "run": _cmd_run, "table": _cmd_table, "compare": _cmd_compare, "plot": _cmd_plot, "list": _cmd_list, "validate": _cmd_validate,
+    "studies": _cmd_studies, "init": _cmd_init, "claims": _cmd_claims,
 }  # fmt: skip

@@ -110,7 +110,7 @@ def _tree(path: Path) -> dict[str, bytes]:
 def test_no_arguments_prints_the_usage(capsys) -> None:
     assert main([]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: muonlab") and "run,table,plot,list,validate" in err
+    assert err.startswith("usage: muonlab") and "run,table,compare,plot,list,validate" in err
 
 
 @pytest.mark.parametrize("out", ["/proc/muonlab-test/out", "FILE/out"])

@@ -15,6 +15,7 @@ from .grouping import study_style
 from .load import Study
 from .plots import clipping_optimizers, plot_closed_loop, plot_event_window, plot_loss_curves
 from .plots_diagnostics import plot_diagnostics
+from .plots_evidence import plot_closed_loop_columns, plot_spike_rho
 from .plots_gpt import plot_gpt_study
 from .plots_pinn import plot_pinn_study
 from .style import DPI
@@ -23,7 +24,9 @@ from .style import DPI
 def study_figures(study: Study) -> dict[str, Figure]:
     """The standard figures that fit the study, by file name (none when every run
     failed): loss curves; the event window and the closed-loop plot when the study has
-    ``[injection]`` events (the latter when some optimizer clipped); the diagnostics
+    ``[injection]`` events (the latter when some optimizer clipped), with the spike count
+    over rho and the per-column closed loop when recorded
+    (:mod:`muonlab.analysis.plots_evidence`); the diagnostics
     plots (dominant ratio, Gram dominance, spectral density) when they were recorded;
     for a ``helmholtz`` study the PINN plots instead of the loss/event/closed-loop ones;
     for a ``gpt`` study the transformer plots besides them.
@@ -39,6 +42,9 @@ def study_figures(study: Study) -> dict[str, Figure]:
         figures["event_window.png"] = plot_event_window(study, style=style)
     if injected and clipping_optimizers(study):
         figures["closed_loop.png"] = plot_closed_loop(study, style=style)
+    evidence = {"spike_count_rho.png": plot_spike_rho(study, style=style) if injected else None,
+                "closed_loop_columns.png": plot_closed_loop_columns(study) if injected else None}
+    figures.update({name: fig for name, fig in evidence.items() if fig is not None})
     if study.problem == "gpt":
         figures.update(plot_gpt_study(study, style=style))
     figures.update(plot_diagnostics(study, style=style))

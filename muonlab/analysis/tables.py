@@ -77,8 +77,11 @@ def default_metrics(study: Study) -> list[str]:
 
 
 def default_by(study: Study) -> list[str]:
-    """Swept problem settings, then the optimizer, then swept hyperparameters."""
-    return [*study.swept_settings, "optimizer", *study.swept_hparams]
+    """Swept problem settings, then the control (studies with ``[controls]``), the
+    optimizer, then swept hyperparameters."""
+    controls = [c for c in ("control", "matched_to") if c in study.summary.columns]
+    hparams = [c for c in study.swept_hparams if c not in controls]
+    return [*study.swept_settings, *controls[:1], "optimizer", *controls[1:], *hparams]
 
 
 def numeric_columns(study: Study) -> list[str]:

@@ -186,3 +186,70 @@ def rule_description(window: int = 20, tau: float = 1.5, *, baseline: int = 10,
                     "k >= argmax with L_{e+k} <= (1 + delta) b_e; valid: spike, finite, <= H",
         },
     }
+
+
+# -- threshold-free burst metrics (SPEC 11) ---------------------------------------------
+
+RHO_GRID = (1.25, 1.5, 2.0, 3.0, 5.0)
+BURST_COLUMNS = ["step", "baseline", "horizon", "peak", "excess_loss", "recovery_time"]
+
+
+def burst_metrics(losses: Iterable[float] | pd.Series, event_steps: Iterable[int], *,
+                  baseline: int = 10) -> pd.DataFrame:
+    """Threshold-free response of the loss to each known event (SPEC 11).
+
+    With ``b_e``, ``H`` and ``r_e`` (``peak``) of the event-aligned rule:
+    ``excess_loss = sum_{k=1..H} (L_{e+k} / b_e - 1)^+`` (the area of the loss above its
+    pre-event level over the inter-event window, in units of ``b_e``-steps) and
+    ``recovery_time`` = 0 when ``r_e <= 1`` (the loss never rose above ``b_e``), else the
+    first ``k >= argmax`` with ``L_{e+k} <= b_e``, ``inf`` (censored) if that does not
+    happen within ``H``. Events without a baseline or a window (``H = 0``) give NaN.
+    """
+    series = _as_series(losses)
+    events = spike_events(series, event_steps=event_steps, baseline=baseline)
+    L, first = series.to_numpy(), int(series.index[0]) if len(series) else 1
+    excess, recovery = [], []
+    for e, b, H, peak in zip(events["step"], events["baseline"], events["horizon"], events["peak"]):
+        if not (np.isfinite(b) and H >= 1 and np.isfinite(peak)):
+            excess.append(np.nan)
+            recovery.append(np.nan)
+            continue
+        window = L[e - first + 1:e - first + 1 + H] / b
+        excess.append(float(np.clip(window - 1.0, 0.0, None).sum()))
+        if peak <= 1.0:
+            recovery.append(0.0)
+            continue
+        k_star = int(np.argmax(window))
+        k_rec = _first_at_or_below(window[k_star:], 1.0)
+        recovery.append(k_star + 1 + k_rec if np.isfinite(k_rec) else np.inf)
+    out = events[["step", "baseline", "horizon", "peak"]].copy()
+    out["excess_loss"] = np.asarray(excess, dtype=np.float64)
+    out["recovery_time"] = np.asarray(recovery, dtype=np.float64)
+    return out[BURST_COLUMNS]
+
+
+def spike_count_curve(peaks: Iterable[float], rhos: Iterable[float] = RHO_GRID) -> dict[float, int]:
+    """``{rho: #events with r_e >= rho}`` over a threshold grid (NaN peaks never count)."""
+    values = np.asarray(list(peaks), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return {float(rho): int(np.sum(values >= rho)) for rho in rhos}
+
+
+def rho_column(rho: float) -> str:
+    """``spike_count@RHO`` column name (``spike_count@1.5``, ``spike_count@2``)."""
+    return f"spike_count@{rho:g}"
+
+
+def burst_summary(bursts: pd.DataFrame, rhos: Iterable[float] = RHO_GRID) -> dict[str, float]:
+    """Per-run medians of a :func:`burst_metrics` table (NaN events left out; a censored
+    recovery counts as ``inf``, so the median is ``inf`` when most events are censored)
+    and the spike-count curve as ``spike_count@RHO`` entries."""
+    def median(column: str) -> float:
+        values = bursts[column].to_numpy(dtype=np.float64)
+        values = values[~np.isnan(values)]
+        return float(np.median(values)) if values.size else np.nan
+
+    out: dict[str, float] = {"excess_loss_median": median("excess_loss"),
+                             "recovery_time_median": median("recovery_time")}
+    out.update({rho_column(rho): n for rho, n in spike_count_curve(bursts["peak"], rhos).items()})
+    return out

@@ -45,6 +45,7 @@ from .backends import Backend
 from .backends.base import call_with_threads
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .closed_loop import with_column_scales
 from .ensemble import digits_batch, ensemble_limit, helmholtz_batch
 from .gpt_ensemble import gpt_batch
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
@@ -80,7 +81,7 @@ def _matrix_batch(
         [W],
         loss,
         before_step=before_step,
-        metrics=metrics,
+        metrics=with_column_scales(metrics, optimizer, W, injection, config.steps),
         finals=lambda: {f"final_{k}": v for k, v in metrics().items()},
         event_steps=() if injection is None else tuple(injection.event_steps(config.steps)),
     )
@@ -95,7 +96,7 @@ def awbt_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.
     :func:`muonlab.runner.tasks.awbt_task`."""
     s = dict(configs[0].settings)
     problem = AWBTBatch.from_seeds(
-        [c.seed for c in configs], d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], dtype=dtype, device=device
+        [c.seed for c in configs], d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], scale=s["scale"], dtype=dtype, device=device
     )
     W = nn.Parameter(problem.W0.clone())
     star_norm = torch.linalg.matrix_norm(problem.W_star)

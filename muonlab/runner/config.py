@@ -21,6 +21,9 @@ Schema (every key optional unless marked required)::
 
     [diagnostics]              # observers to enable (muonlab.runner.diagnostics_settings)
 
+    [controls]                 # control runs (muonlab.runner.controls): baseline,
+                               # no_injection, matched_step, lr_grid
+    [tuning]                   # per-optimizer lr selection on tuning seeds: lr, seeds, rule
     [schedule]                 # lr schedule (muonlab.runner.schedules): name, warmup, decay;
     name = "wsd"               # a list is a grid axis (warmup = [0, 0.1])
 
@@ -43,7 +46,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,7 @@ import torch
 from muonlab import optim
 from muonlab.tomlcompat import tomllib
 
+from .controls import Controls, Tuning, expand, parse_controls, parse_tuning, with_lr
 from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
 from .memory import RunSize, check_memory
 from .problem_api import problem_kind, problem_names
@@ -61,7 +65,7 @@ from .settings import ConfigError, Setting, type_name
 
 STUDY_KEYS = (
     "name", "seeds", "steps", "every", "device", "dtype", "batch_seeds",
-    "problem", "injection", "spikes", "diagnostics", "optimizers", "schedule",
+    "problem", "injection", "spikes", "diagnostics", "optimizers", "schedule", "controls", "tuning",
 )  # fmt: skip
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -79,7 +83,8 @@ class RunConfig:
 
     ``settings`` holds every problem setting (defaults filled), ``injection`` every
     injection setting or ``None``, ``hparams`` the hyperparameters the study gave.
-    ``device``, ``label``, ``spikes`` and ``diagnostics`` do not change the trajectory
+    ``device``, ``label``, ``spikes``, ``diagnostics``, ``control`` and ``matched_to``
+    (the control labels of :mod:`muonlab.runner.controls`) do not change the trajectory
     and are not part of :attr:`run_id`.
     """
 
@@ -100,6 +105,8 @@ class RunConfig:
     # muonlab.runner.split); in the identity only when given, so built-in ids never change.
     hybrid: bool | None = None
     schedule: Items = ()
+    control: str = "none"
+    matched_to: str = ""
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the run's trajectory (the input of :attr:`run_id`); an
@@ -164,6 +171,10 @@ class StudyConfig:
     diagnostics: DiagnosticsSpec
     optimizers: tuple[OptimizerSpec, ...]
     source: str = field(default="", repr=False)
+    controls: Controls | None = None
+    tuning: Tuning | None = None
+    # Runs added once measured (matched-step controls, muonlab.runner.controls).
+    extra_runs: tuple[RunConfig, ...] = ()
     schedule_grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @property
@@ -205,7 +216,7 @@ class StudyConfig:
                                 schedule=schedule,
                             )
                         )
-        return tuple(out)
+        return (*expand(out, self.controls), *self.extra_runs)
 
     def size(self) -> RunSize:
         """What one run's memory grows with (:mod:`muonlab.runner.memory`)."""
@@ -263,6 +274,12 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     diagnostics = parse_diagnostics(raw.get("diagnostics", {}), log_every=every)
     optimizers = _optimizers(raw.get("optimizers"), injection, kind)
     schedule_grid = parse_schedule(raw.get("schedule", {}), steps)
+    controls = parse_controls(raw.get("controls"), [o.label for o in optimizers], has_injection=injection is not None)
+    if controls is not None and controls.lr_grid:
+        optimizers = tuple(replace(o, grid=with_lr(o.grid, controls.lr_grid)) for o in optimizers)
+    tuning = parse_tuning(raw.get("tuning"), seeds)
+    if tuning is not None and controls is not None and controls.lr_grid:
+        raise ConfigError("tuning: cannot be combined with controls.lr_grid (tuning selects one lr per optimizer)")
 
     study = StudyConfig(
         name=name,
@@ -279,6 +296,8 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
         diagnostics=diagnostics,
         optimizers=optimizers,
         source=text,
+        controls=controls,
+        tuning=tuning,
         schedule_grid=schedule_grid,
     )
     _check_distinct_runs(study)

@@ -27,6 +27,7 @@ import torch
 import muonlab
 
 from .config import RunConfig, StudyConfig, parse_study
+from .controls import control_columns
 from .run import RunResult
 from .settings import ConfigError
 from .device import describe_cpu
@@ -168,6 +169,7 @@ class StudyOutput:
             *study.swept_settings(),
             *study.swept_schedule(),
             *study.swept_hparams(),
+            *control_columns(study),
             *SUMMARY_STATUS,
             *SPIKE_COLUMNS,
             *study.kind.finals,
@@ -282,6 +284,8 @@ class StudyOutput:
             "status": result.status,
             "steps_done": result.steps_done,
             "diverged_step": result.diverged_step,
+            "control": config.control,
+            "matched_to": config.matched_to,
             **result.summary,
         }
         return [_format_cell(values.get(c)) for c in self.columns]

@@ -52,6 +52,7 @@ AWBT_KIND = ProblemKind(
         int_at_least("d", 2, 64, "W is d x d"),
         float_at_least("kappa", 1.0, 1e4, "exact Hessian condition number"),
         boolean("fix_V", True, "true: V = I (columns are B's eigen-axes); false: Haar-random V"),
+        float_at_least("scale", 0.0, 1.0, "multiplies the loss (SPEC 11; 1 = SPEC 2.1)", strict=True),
     ),
     default_steps=1500,
     finals=("final_rel_dist",),

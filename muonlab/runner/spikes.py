@@ -2,7 +2,9 @@
 
 The event-aligned rule is used when the run has events (injections, ROI events), the
 unaligned rule otherwise; ``spike_count_unaligned`` is always reported so that runs with
-and without events can be compared on one footing.
+and without events can be compared on one footing. Runs with events also get the
+threshold-free burst metrics (median excess loss and recovery time, spike counts over
+:data:`~muonlab.diagnostics.spikes.RHO_GRID`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from muonlab.diagnostics.spikes import rule_description, spike_events, spike_summary
+from muonlab.diagnostics.spikes import RHO_GRID, burst_metrics, burst_summary, rho_column, rule_description, spike_events, spike_summary
 
-SPIKE_COLUMNS = (
+RULE_COLUMNS = (
     "spike_count",
     "spike_peak_max",
     "spike_peak_median",
@@ -22,6 +24,9 @@ SPIKE_COLUMNS = (
     "valid_event_rate",
     "spike_count_unaligned",
 )
+# Threshold-free burst metrics (SPEC 11), NaN for runs without events.
+BURST_COLUMNS = ("excess_loss_median", "recovery_time_median", *(rho_column(r) for r in RHO_GRID))
+SPIKE_COLUMNS = (*RULE_COLUMNS, *BURST_COLUMNS)
 
 
 def spike_statistics(losses: np.ndarray, event_steps: Sequence[int], rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,8 +46,12 @@ def spike_statistics(losses: np.ndarray, event_steps: Sequence[int], rule: Mappi
         stats = spike_summary(events)
     else:
         stats = unaligned
-    out = {key: stats[key] for key in SPIKE_COLUMNS[:-1]}
+    out = {key: stats[key] for key in RULE_COLUMNS[:-1]}
     out["spike_count_unaligned"] = unaligned["spike_count"]
+    if event_steps:
+        out.update(burst_summary(burst_metrics(losses, event_steps, baseline=rule["baseline"])))
+    else:
+        out.update(dict.fromkeys(BURST_COLUMNS, np.nan))
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,11 @@ from tqdm import tqdm
 from .backends import Backend, LocalBackend
 from .batched import describe_plan, plan_cells, run_cells
 from .config import StudyConfig
+from .controls import TUNING_HEADER, match_rows, match_table, resolve_matched_step, resolve_tuning
 from .device import describe_device, resolve_device
-from .outputs import StudyOutput, check_output_dir
+from .config import RunConfig
+from .outputs import StudyOutput, check_output_dir, csv_text, format_value, write_atomic
+from .run import RunResult
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,29 @@ def run_study(
     check_output_dir(out, resume=resume, study=study)
     device = resolve_device(study.device)
     backend = backend if backend is not None else LocalBackend()
+    statuses = {"done": 0, "diverged": 0, "failed": 0}
     # A backend holding resources (a cluster, a scheduler connection) is a context
     # manager, entered before the directory is created: an unreachable scheduler
     # writes nothing.
     with backend if isinstance(backend, AbstractContextManager) else nullcontext():
+        # Matched-step controls are measured first; every study run computed on the way
+        # is recorded below instead of being run again.
+        study, tuning_rows = resolve_tuning(study, lambda configs: _execute(configs, study, backend))
+        study, known, records = resolve_matched_step(study, lambda configs: _execute(configs, study, backend))
         output = StudyOutput(out, study, device=describe_device(device), resume=resume)
         output.manifest["cpu"]["run_threads"] = getattr(backend, "threads_per_worker", None)
+        if tuning_rows:
+            write_csv(out / "tuning.csv", TUNING_HEADER, tuning_rows)
+        if records:
+            write_csv(out / "matched_step.csv", *match_table(records))
+            output.manifest["matched_step"] = match_rows(records)
+        done = output.finished()
+        for run_id, result in known.items():
+            if run_id in output.order and run_id not in done:
+                output.record(result)
+                statuses[result.status] += 1
         done = output.finished()
         pending = [run for run in output.runs if run.run_id not in done]
-        statuses = {"done": 0, "diverged": 0, "failed": 0}
         if study.batch_seeds:
             cells = [c for c in plan_cells(output.runs) if any(r.run_id not in done for r in c.configs)]
             output.manifest["batching"] = [cell.describe() for cell in cells]
@@ -69,3 +87,16 @@ def run_study(
                 bar.update(1)
     output.finish()
     return StudyReport(out=out, total=len(output.runs), skipped=len(done), statuses=statuses)
+
+
+def _execute(configs: Sequence[RunConfig], study: StudyConfig, backend: Backend) -> list[RunResult]:
+    """Results of ``configs`` in their order, run as the study runs them (seed batches
+    when ``batch_seeds``)."""
+    results = run_cells(plan_cells(configs), backend) if study.batch_seeds else backend.run_all(configs)
+    by_id = {r.run_id: r for r in results}
+    return [by_id[c.run_id] for c in configs]
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A small table of the study directory (``tuning.csv``, ``matched_step.csv``)."""
+    write_atomic(path, csv_text(header, ([format_value(v) for v in row] for row in rows)))

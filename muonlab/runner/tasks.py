@@ -21,6 +21,7 @@ from muonlab import optim
 from muonlab.diagnostics.hvp import LossFn
 from muonlab.toyproblems import AWBT, DigitsMLP, InjectionEvent, OutlierInjection, OutlierInjectionBatch, RiverValley
 
+from .closed_loop import with_column_scales
 from .config import RunConfig
 from .gpt_task import gpt_task
 from .helmholtz_task import helmholtz_task
@@ -80,6 +81,7 @@ def _matrix_task(
     optimizer = optim.build(config.optimizer, [W], **hparams)
     if injection is None:
         return Task(optimizer, [W], loss, metrics=metrics, finals=finals, loss_fn=loss_fn)
+    metrics = with_column_scales(metrics, optimizer, W, injection, config.steps)
 
     return Task(
         optimizer,
@@ -98,7 +100,7 @@ def awbt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Ta
     """AWB-T (SPEC 2.1): ``W = W0`` (d x d), loss ``1/2 ||AWB - T||^2``; metric
     ``rel_dist = ||W - W*||_F / ||W*||_F``; injection basis: the columns of V."""
     s = dict(config.settings)
-    problem = AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, dtype=dtype, device=device)
+    problem = AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, scale=s["scale"], dtype=dtype, device=device)
     W = nn.Parameter(problem.W0.clone())
     star_norm = torch.linalg.matrix_norm(problem.W_star)
 

@@ -2,6 +2,9 @@
 
 ``f(W) = 1/2 ||A W B - T||_F^2`` with ``A = U S_A U^T``, ``B = V S_B V^T``,
 ``S_A = S_B = diag(logspace(0, -log10(kappa)/4, d))``, ``T = A W_star B``.
+``scale`` (default 1, SPEC 2.1's problem) multiplies the loss, its gradient and its
+Hessian (SPEC 11): the paper's tables are at initial losses of 1e5-1e6, where fixed
+``eps`` constants of an optimizer matter less than at scale 1.
 
 Vector convention (SPEC 10): ``vec(W)`` is the row-major flattening ``W.reshape(-1)``.
 In it the Hessian is ``A^2 (x) B^2`` (``vec_r(A X B) = (A (x) B^T) vec_r(X)`` and B is
@@ -37,18 +40,19 @@ class _AWBTMath:
     A: Tensor
     B: Tensor
     T: Tensor
+    scale: float = 1.0
 
     def residual(self, W: Tensor) -> Tensor:
         """``A W B - T``."""
         return self.A @ W @ self.B - self.T
 
     def loss(self, W: Tensor) -> Tensor:
-        """``1/2 ||A W B - T||_F^2`` over the last two axes (eq. T-44)."""
-        return 0.5 * self.residual(W).square().sum(dim=(-2, -1))
+        """``scale/2 ||A W B - T||_F^2`` over the last two axes (eq. T-44)."""
+        return (0.5 * self.scale) * self.residual(W).square().sum(dim=(-2, -1))
 
     def grad(self, W: Tensor) -> Tensor:
-        """Analytic gradient ``A^T (A W B - T) B^T``."""
-        return self.A.mT @ self.residual(W) @ self.B.mT
+        """Analytic gradient ``scale A^T (A W B - T) B^T``."""
+        return self.scale * (self.A.mT @ self.residual(W) @ self.B.mT)
 
 
 class AWBT(_AWBTMath):
@@ -61,17 +65,19 @@ class AWBT(_AWBTMath):
             Haar-random ``V``.
         seed: seeds one generator; draws in order ``U, W_star, W0`` then ``V`` (only when
             ``fix_V`` is False), so the fix_V=True/False pair shares U, W_star and W0.
+        scale: > 0, multiplies the loss (default 1: SPEC 2.1); draws do not depend on it.
         dtype, device: of the exposed tensors (built in float64 on CPU, then cast).
     """
 
     def __init__(self, d: int = 64, kappa: float = 1e4, fix_V: bool = True, seed: int = 0,
-                 *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
+                 *, scale: float = 1.0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
         self.d = check_int("AWBT", "d", d, 2)
         self.kappa = check_real("AWBT", "kappa", kappa, minimum=1.0)
         if not isinstance(fix_V, bool):
             raise ValueError(f"AWBT: fix_V must be true or false, got {fix_V!r}")
         self.fix_V = fix_V
         self.seed = check_int("AWBT", "seed", seed, 0)
+        self.scale = check_real("AWBT", "scale", scale, minimum=0.0, inclusive=False)
         self.dtype, self.device = dtype, torch.device(device)
 
         gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -88,7 +94,7 @@ class AWBT(_AWBTMath):
         cast = self._cast
         self.U, self.V, self.A, self.B = cast(U), cast(V), cast(A), cast(B)
         self.W_star, self.W0, self.T = cast(W_star), cast(W0), cast(A @ W_star @ B)
-        self._A2, self._B2 = cast(self._A2_64), cast(self._B2_64)
+        self._A2, self._B2 = cast(self.scale * self._A2_64), cast(self._B2_64)
 
     def _cast(self, x: Tensor) -> Tensor:
         return x.to(device=self.device, dtype=self.dtype)
@@ -107,7 +113,7 @@ class AWBT(_AWBTMath):
 
     def hessian(self) -> Tensor:
         """Dense ``(d*d, d*d)`` Hessian ``A^2 (x) B^2`` (row-major vec); for small d."""
-        return self._cast(torch.kron(self._A2_64, self._B2_64))
+        return self._cast(self.scale * torch.kron(self._A2_64, self._B2_64))
 
     def hessian_eigenpairs(self, k: int | None = None) -> tuple[Tensor, Tensor]:
         """Analytic top-``k`` eigenpairs (all when None): eigenvalues descending
@@ -116,7 +122,7 @@ class AWBT(_AWBTMath):
         if k > self.dim:
             raise ValueError(f"AWBT.hessian_eigenpairs: k must be <= d*d = {self.dim}, got {k}")
         s2 = self._s64**2
-        lam = torch.outer(s2, s2).reshape(-1)
+        lam = self.scale * torch.outer(s2, s2).reshape(-1)
         order = torch.argsort(lam, descending=True, stable=True)[:k]
         i, j = order // self.d, order % self.d
         vecs = (self._U64[:, i].T.unsqueeze(2) * self._V64[:, j].T.unsqueeze(1)).reshape(k, -1).T
@@ -133,19 +139,19 @@ class AWBTBatch(_AWBTMath):
     def __init__(self, problems: Sequence[AWBT]) -> None:
         if not problems:
             raise ValueError("AWBTBatch: problems must be a non-empty sequence of AWBT")
-        if len({(p.d, p.dtype, p.device) for p in problems}) != 1:
-            raise ValueError("AWBTBatch: problems must share d, dtype and device")
+        if len({(p.d, p.scale, p.dtype, p.device) for p in problems}) != 1:
+            raise ValueError("AWBTBatch: problems must share d, scale, dtype and device")
         self.problems = tuple(problems)
-        self.d = problems[0].d
+        self.d, self.scale = problems[0].d, problems[0].scale
         for name in ("U", "V", "A", "B", "T", "W_star", "W0"):
             setattr(self, name, torch.stack([getattr(p, name) for p in problems]))
 
     @classmethod
     def from_seeds(cls, seeds: Sequence[int], *, d: int = 64, kappa: float = 1e4,
-                   fix_V: bool = True, dtype: torch.dtype = torch.float32,
+                   fix_V: bool = True, scale: float = 1.0, dtype: torch.dtype = torch.float32,
                    device: str | torch.device = "cpu") -> "AWBTBatch":
         """One :class:`AWBT` per seed, same settings, stacked."""
-        return cls([AWBT(d, kappa, fix_V, s, dtype=dtype, device=device) for s in seeds])
+        return cls([AWBT(d, kappa, fix_V, s, scale=scale, dtype=dtype, device=device) for s in seeds])
 
     @property
     def seeds(self) -> tuple[int, ...]:

@@ -67,7 +67,8 @@ def test_table_files_written(study_dir: Path) -> None:
 
 def test_standard_plots_are_non_empty_pngs(study_dir: Path) -> None:
     paths = plot_study(load_study(study_dir))
-    assert [p.name for p in paths] == ["loss.png", "event_window.png", "closed_loop.png"]
+    assert [p.name for p in paths] == ["loss.png", "event_window.png", "closed_loop.png", "spike_count_rho.png",
+                                       "closed_loop_columns.png"]
     for path in paths:
         assert path.parent == study_dir / "plots"
         data = path.read_bytes()

@@ -33,7 +33,8 @@ SLACK_PX = 1.0
 MIN_TICK_SPAN = 0.3
 
 EXPECTED = {
-    "awbt_injection": ["loss.png", "event_window.png", "closed_loop.png"],
+    "awbt_injection": ["loss.png", "event_window.png", "closed_loop.png", "spike_count_rho.png",
+                       "closed_loop_columns.png"],
     "awbt_plain": ["loss.png"],
     "river_valley": ["loss.png", "dom_ratio.png", "gram_dominance.png", "spectral_density.png"],
     "digits": ["loss.png", "gram_dominance.png"],
@@ -235,4 +236,4 @@ print(len(figures))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "3"
+    assert done.stdout.strip() == str(len(EXPECTED["awbt_injection"]))
