@@ -50,17 +50,18 @@ Keys (``[*]`` = required)::
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from muonlab.analysis.compare import metric_kind
 from muonlab.runner import ConfigError, load_study_config
+from muonlab.runner.closed_loop import COLUMN_METRICS
 from muonlab.runner.config import StudyConfig
 from muonlab.runner.controls import CONTROLS
 from muonlab.runner.outputs import SUMMARY_STATUS
 from muonlab.runner.spikes import SPIKE_COLUMNS
+from muonlab.tomlcompat import tomllib
 
 KINDS = ("paired", "equivalence", "noninferiority", "interaction", "one_sample", "cost")
 DIRECTIONS = ("lower", "higher")
@@ -78,6 +79,8 @@ STEP_COLUMNS = {
     "step_size": "step_size",
     "update_rms": None, "c_used_min": None, "c_used_mean": None, "frac_clipped": None,
     "r_q95": None, "r_max": None,
+    # TrasMuon with [injection]: the applied c of the injected / next / other columns
+    **{column: None for column in COLUMN_METRICS},
 }
 COST_METRICS = ("step_time",)
 KEYS = ("id", "source", "statement", "study", "quick_study", "kind", "treatment", "control", "metric",
