@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -50,6 +51,30 @@ def ns5_iterations_f64(X: torch.Tensor, steps: int = 5) -> torch.Tensor:
         Bpoly = B * Agram + C * Agram @ Agram
         X = A * X + Bpoly @ X
     return X
+
+
+def normuon_row_scaled(O: torch.Tensor, v_prev: torch.Tensor, b2: float, eps: float) -> torch.Tensor:
+    """NorMuon's O_hat (SPEC-optim): the row second moments' EMA, then O's rows divided by
+    their square roots."""
+    v = b2 * v_prev + (1 - b2) * (O * O).mean(dim=1)
+    return O / torch.sqrt(v + eps)[:, None]
+
+
+def normuon_update(O: torch.Tensor, v_prev: torch.Tensor, b2: float, eps: float, c: float) -> torch.Tensor:
+    """NorMuon's step eta_hat O_hat, eta_hat = c / ||O_hat||_F (c = rms lr sqrt(m n))."""
+    O_hat = normuon_row_scaled(O, v_prev, b2, eps)
+    return c * O_hat / (O_hat.norm() + eps)
+
+
+def normuon_eta_rel_bound(O: torch.Tensor, v_prev: torch.Tensor, b2: float, eps: float,
+                          o_error: float, v_error: float) -> float:
+    """Relative bound on eta_hat = c / ||O_hat||_F when O and v_prev are off by <= o_error
+    and v_error per entry: ||dO_hat||_F / ||O_hat||_F (dO_hat through the Jacobians of
+    normuon_row_scaled, sqrt(m n) per entry) plus the norm's (m n / 2 + 4) eps32."""
+    O_hat = normuon_row_scaled(O, v_prev, b2, eps)
+    d = (jacobian_inf_norm(normuon_row_scaled, O, 0, v_prev, b2, eps) * o_error
+         + jacobian_inf_norm(normuon_row_scaled, v_prev, 1, O, b2, eps) * v_error)
+    return math.sqrt(O.numel()) * d / O_hat.norm().item() + (O.numel() / 2 + 4) * EPS32
 
 
 def gradient_sequence(shape: tuple[int, ...], steps: int, seed: int, dtype=torch.float32) -> list[torch.Tensor]:

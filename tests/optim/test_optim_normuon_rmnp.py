@@ -7,16 +7,8 @@ import torch
 
 from muonlab.optim import RMNP, NorMuon
 
-from .reference import (EPS32, ema_float32_error, gradient_sequence, jacobian_inf_norm, ns5_f64,
-                        ns5_input_float32_bound, parameter_float32_bound)
-
-
-def normuon_update(O: torch.Tensor, v_prev: torch.Tensor, b2: float, eps: float, c: float) -> torch.Tensor:
-    """NorMuon's step from the orthogonalized O (SPEC-optim): row second moments, row
-    normalization, then the Frobenius rescaling to c = rms lr sqrt(m n)."""
-    v = b2 * v_prev + (1 - b2) * (O * O).mean(dim=1)
-    O_hat = O / torch.sqrt(v + eps)[:, None]
-    return c * O_hat / (O_hat.norm() + eps)
+from .reference import (EPS32, ema_float32_error, gradient_sequence, jacobian_inf_norm, normuon_eta_rel_bound,
+                        normuon_update, ns5_f64, ns5_input_float32_bound, parameter_float32_bound)
 
 
 def row_normalize_f64(U: torch.Tensor) -> torch.Tensor:
@@ -52,6 +44,7 @@ def test_normuon_matches_float64_transcription(shape, nesterov):
         update_errors.append(jacobian_inf_norm(normuon_update, O, 0, v, b2, eps, c) * o_error
                              + jacobian_inf_norm(normuon_update, v, 1, O, b2, eps, c) * v_error
                              + (m * n / 2 + 10) * EPS32 * step.abs().max().item())
+        v_prev, v_prev_error = v, v_error
         # v = b2 v + (1 - b2) mean(O^2): |d mean(O^2)| <= 2 |O| o_error, rounding (n + 4) eps32 v
         v_error = b2 * v_error + (1 - b2) * 2 * O.abs().max().item() * o_error
         v = b2 * v + (1 - b2) * (O * O).mean(dim=1)
@@ -63,9 +56,7 @@ def test_normuon_matches_float64_transcription(shape, nesterov):
         assert update_errors[-1] < 0.25 * step.abs().mean().item()  # < a quarter of one step's move
         bound = parameter_float32_bound(update_errors, w_max, step.abs().max().item())
         torch.testing.assert_close(p.detach().double(), W, rtol=0, atol=bound)
-        # eta_hat = c / ||O_hat||_F: relative error <= ||O_hat's error||_F / ||O_hat||_F,
-        # bounded through the update map's error (u = eta_hat O_hat) by sqrt(m n) per entry
-        rel = math.sqrt(m * n) * update_errors[-1] / step.norm().item() + (m * n / 2 + 4) * EPS32
+        rel = normuon_eta_rel_bound(O, v_prev, b2, eps, o_error, v_prev_error)
         assert opt.last_stats()["eta_hat"] == pytest.approx(eta_hat.item(), rel=rel)
 
 
