@@ -201,7 +201,7 @@ def test_batched_equals_separate_optimizers(name):
                     assert stats_b[key].shape == (S,)
                     torch.testing.assert_close(stats_b[key][s], value, rtol=1e-4, atol=1e-7)
                 continue
-            # linear over the steps; each side's W - step rounds by <= eps32 (|W| + |step|)
+            # linear over the steps; each side's W - step rounds by <= eps32 (|W| + |step|), |step| < 1
             w_bounds[s] += step_bound + 2 * EPS32 * (Ws[s].detach().abs().max().item() + 1.0)
             assert step_bound < 0.1 * stats["update_fro"].item() / math.sqrt(m * n)  # << one step's rms move
             torch.testing.assert_close(Wb.detach()[s], Ws[s].detach(), rtol=0, atol=w_bounds[s])
