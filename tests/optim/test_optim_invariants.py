@@ -9,7 +9,8 @@ import torch
 
 from muonlab.optim import OPTIMIZERS, build
 
-from .reference import gradient_sequence
+from .reference import (EPS32, gradient_sequence, jacobian_inf_norm, normuon_eta_rel_bound, normuon_update, ns5_f64,
+                        ns5_float32_total_bound, ns5_input_float32_bound)
 
 BATCHED = ["muon", "normuon", "trasmuon", "trasmuon-noclip", "trasmuon-clip-only", "trasmuon-clip-sf", "rmnp", "sf-muon", "amuse"]
 HOOKED = BATCHED + ["da-muon", "sc-muon", "df-muon"]
@@ -111,6 +112,61 @@ def _slice_hook(log):
     return hook
 
 
+def _batched_step_bound(name: str, m: int, n: int) -> float | None:
+    """Per-entry bound on |step_batched - step_separate| from the same float32 state.
+
+    Momentum, hooks, weight decay and schedule-free averaging are elementwise or scalar
+    (bitwise the same per slice); only reductions and matmuls may sum in another order
+    (bmm vs mm, vector width). Each side's NS5 (or row normalization) is within its
+    float32 bound of the exact value, so the two steps differ by <= 2 bounds, times the
+    step size (lr_t <= lr for the schedule-free ones). Gradients are fixed, so the
+    momentum (hence the next steps) does not depend on W: the errors add up linearly.
+    NorMuon: per step, see _NorMuonBound. None: no bound derived (TrasMuon: its column
+    energies are reductions too, and its clip trigger and frac_clipped are discontinuous).
+    """
+    lr = 0.02
+    if name == "muon":
+        return 2 * lr * math.sqrt(max(1.0, m / n)) * ns5_float32_total_bound(m, n)
+    if name in ("sf-muon", "amuse"):  # adjust_lr="match_rms_adamw"
+        return 2 * lr * 0.2 * math.sqrt(max(m, n)) * ns5_float32_total_bound(m, n)
+    if name == "rmnp":  # row norm of n squares, sqrt, division: (n / 2 + 3) eps32, |D| <= 1
+        return 2 * lr * math.sqrt(max(1.0, m / n)) * (n / 2 + 3) * EPS32
+    return None
+
+
+class _NorMuonBound:
+    """NorMuon batched vs separate, first order: the momentum U is bitwise the same on both
+    sides (elementwise), so the two O's differ by <= 2 ns5_input_float32_bound(U, 0) (NS5's
+    and its norm's rounding, through the Jacobian at U); the row moments v differ by the
+    EMA of 2 |O| dO plus both sides' row-mean rounding; the steps differ by the update map's
+    Jacobians (at the float64 O = NS5(U) and the separate side's v) times those, plus both
+    sides' (m n / 2 + 10) eps32 |u|. Evaluated at the separate optimizer's state."""
+
+    def __init__(self, opt) -> None:
+        self.opt, self.v_diff, self.v_prev = opt, 0.0, None
+
+    def before_step(self, p: torch.Tensor) -> None:
+        state = self.opt.state[p]
+        self.v_prev = state["v_row"].double().clone() if state else torch.zeros(p.shape[0], dtype=torch.float64)
+
+    def step_bound(self, p: torch.Tensor) -> float:
+        group, state = self.opt.param_groups[0], self.opt.state[p]
+        m, n = p.shape
+        b2, eps = group["beta2"], group["eps"]
+        c = group["rms_scale"] * group["lr"] * math.sqrt(m * n)
+        U = state["momentum_buffer"].double()  # nesterov=False: U = M
+        O = ns5_f64(U)
+        o_diff = 2 * ns5_input_float32_bound(U, 0.0)
+        u = normuon_update(O, self.v_prev, b2, eps, c)
+        bound = (jacobian_inf_norm(normuon_update, O, 0, self.v_prev, b2, eps, c) * o_diff
+                 + jacobian_inf_norm(normuon_update, self.v_prev, 1, O, b2, eps, c) * self.v_diff
+                 + 2 * (m * n / 2 + 10) * EPS32 * u.abs().max().item())
+        self.eta_rel = normuon_eta_rel_bound(O, self.v_prev, b2, eps, o_diff, self.v_diff) * 2
+        v = state["v_row"].double()
+        self.v_diff = b2 * self.v_diff + (1 - b2) * 2 * O.abs().max().item() * o_diff + 2 * (n + 4) * EPS32 * v.max().item()
+        return bound
+
+
 @pytest.mark.parametrize("name", BATCHED)
 def test_batched_equals_separate_optimizers(name):
     S, m, n, steps = 3, 9, 6, 14
@@ -124,17 +180,40 @@ def test_batched_equals_separate_optimizers(name):
     opt_b = build(name, [Wb], batched=True, momentum_hook=_slice_hook(log_b), **_hp(name))
     Ws = [torch.nn.Parameter(W0[s].clone()) for s in range(S)]
     opts = [build(name, [Ws[s]], momentum_hook=_slice_hook(log_s), **_hp(name)) for s in range(S)]
-    for G in grads:
+    step_bound = _batched_step_bound(name, m, n)
+    normuon = [_NorMuonBound(opt) for opt in opts] if name == "normuon" else None
+    w_bounds = [0.0] * S
+    for t, G in enumerate(grads, start=1):
         Wb.grad = G.clone()
         opt_b.step()
         stats_b = opt_b.last_stats_tensors()
         for s in range(S):
             Ws[s].grad = G[s].clone()
+            if normuon:
+                normuon[s].before_step(Ws[s])
             opts[s].step()
-            torch.testing.assert_close(Wb.detach()[s], Ws[s].detach(), rtol=1e-5, atol=1e-6)
-            for key, value in opts[s].last_stats_tensors().items():
+            stats = opts[s].last_stats_tensors()
+            if normuon:
+                step_bound = normuon[s].step_bound(Ws[s])
+            if step_bound is None:  # empirical, NOT derived (see _batched_step_bound)
+                torch.testing.assert_close(Wb.detach()[s], Ws[s].detach(), rtol=1e-5, atol=1e-6)
+                for key, value in stats.items():
+                    assert stats_b[key].shape == (S,)
+                    torch.testing.assert_close(stats_b[key][s], value, rtol=1e-4, atol=1e-7)
+                continue
+            # linear over the steps; each side's W - step rounds by <= eps32 (|W| + |step|), |step| < 1
+            w_bounds[s] += step_bound + 2 * EPS32 * (Ws[s].detach().abs().max().item() + 1.0)
+            assert step_bound < 0.1 * stats["update_fro"].item() / math.sqrt(m * n)  # << one step's rms move
+            torch.testing.assert_close(Wb.detach()[s], Ws[s].detach(), rtol=0, atol=w_bounds[s])
+            for key, value in stats.items():
                 assert stats_b[key].shape == (S,)
-                torch.testing.assert_close(stats_b[key][s], value, rtol=1e-4, atol=1e-7)
+                if key in ("update_fro", "update_rms"):  # ||d step||_F <= sqrt(m n) step_bound
+                    rel = math.sqrt(m * n) * step_bound / stats["update_fro"].item() + 2 * (m * n / 2 + 4) * EPS32
+                    torch.testing.assert_close(stats_b[key][s], value, rtol=rel, atol=0)
+                elif key == "eta_hat":  # both sides' bound on ||O_hat||_F (hence the 2 above)
+                    torch.testing.assert_close(stats_b[key][s], value, rtol=normuon[s].eta_rel, atol=0)
+                else:  # beta_t, c_t: scalar schedules, the same arithmetic on both sides
+                    torch.testing.assert_close(stats_b[key][s], value, rtol=0, atol=0)
     assert log_b[0] == ((S, m, n), (S, m, n), 1) and log_s[0] == ((m, n), (m, n), 1)
     assert len(log_b) == steps
 
