@@ -11,7 +11,7 @@ STUDY  ?= studies/awbt_ablation.toml
 OUT    ?= results/awbt_ablation
 BASELINE ?= TrasMuon-NOCLIP
 
-.PHONY: study readme-table test test-kernels bench notebooks clean
+.PHONY: study readme-check readme-table test test-kernels bench notebooks clean
 
 # setuptools' build backend warns about every editable install with a boxed
 # "Editable installation" BuildBackendWarning that pip's --quiet does not hide (it is the
@@ -33,6 +33,10 @@ study: $(STAMP)
 	if grep -q '^\[controls\]' $(STUDY); then $(BIN)/python -m muonlab.analysis.evidence $(OUT); fi
 
 # Rewrites the generated results block of README.md from a (re)run of the main job.
+# Reruns (resumes) the main job and checks that the README states this run's verdicts.
+readme-check: study
+	$(BIN)/python -m muonlab.analysis.evidence $(OUT) --check README.md > /dev/null
+
 readme-table: study
 	$(BIN)/python -m muonlab.analysis.evidence $(OUT) --readme README.md > /dev/null
 	@echo "README.md: results block rewritten from $(OUT)"

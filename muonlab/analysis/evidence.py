@@ -37,7 +37,7 @@ import pandas as pd
 
 from .compare import ALPHA, holm, metric_kind, paired_stats
 from .load import Study, StudyLoadError, load_study
-from .readme_block import readme_block
+from .readme_block import parse_verdicts, readme_block
 from .tables import format_number
 
 DEFAULT_METRICS = ("final_loss", "excess_loss_median", "spike_count@1.5")
@@ -167,16 +167,33 @@ def rewrite_block(text: str, block: str) -> str:
     return pattern.sub(lambda _: f"{BEGIN}\n{block.rstrip()}\n{END}", text)
 
 
+def check_readme(readme: str, block: str) -> int:
+    """0 when the README states the same verdict for every contrast as ``block`` (a fresh
+    run's), else 1 with one line per difference: the conclusions, not the digits, which
+    other CPUs round differently."""
+    stated, fresh = parse_verdicts(readme), parse_verdicts(block)
+    differences = [f"{' / '.join(key)}: README says {stated.get(key, 'nothing')}, this run {fresh.get(key, 'nothing')}"
+                   for key in sorted(set(stated) | set(fresh)) if stated.get(key) != fresh.get(key)]
+    for line in differences:
+        print(f"evidence: {line}", file=sys.stderr)
+    print(f"evidence: {len(fresh) - len(differences)} of {len(fresh)} verdicts as the README states", file=sys.stderr)
+    return 1 if differences else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m muonlab.analysis.evidence", description=__doc__.splitlines()[0])
     parser.add_argument("dir", type=Path, help="study output directory (a study with [controls])")
     parser.add_argument("--baseline", default=None, help="baseline label (default: [controls] baseline)")
     parser.add_argument("--metric", default=",".join(DEFAULT_METRICS), help="summary columns, comma-separated")
     parser.add_argument("--readme", type=Path, default=None, help="rewrite this file's evidence block")
+    parser.add_argument("--check", type=Path, default=None, metavar="README",
+                        help="compare the verdict lines of README's block with this run's verdicts; exit 1 on a difference")
     args = parser.parse_args(argv)
     try:
         study = load_study(args.dir)
         table, markdown = write_evidence(study, args.baseline, [m.strip() for m in args.metric.split(",") if m.strip()])
+        if args.check is not None:
+            return check_readme(args.check.read_text(encoding="utf-8"), readme_block(study, table, markdown))
         if args.readme is not None:
             block = readme_block(study, table, markdown)
             args.readme.write_text(rewrite_block(args.readme.read_text(encoding="utf-8"), block), encoding="utf-8")

@@ -100,3 +100,19 @@ def test_readme_block_round_trip(tiny, tmp_path, capsys):
     assert (tiny / "evidence.md").is_file() and "[95% CI]" in capsys.readouterr().out
     with pytest.raises(Exception, match="no <!-- evidence:begin -->"):
         rewrite_block("no markers", block)
+
+
+def test_readme_check_compares_verdicts_not_digits(tiny, tmp_path, capsys):
+    """``--check`` passes on the README written from the same run and fails, naming the
+    contrast, once one stated verdict differs."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\n{END}\n")
+    assert main([str(tiny), "--readme", str(readme)]) == 0
+    assert main([str(tiny), "--check", str(readme)]) == 0
+    text = readme.read_text()
+    first = next(iter(parse_verdicts(text).values()))
+    other = "higher" if first != "higher" else "lower"
+    readme.write_text(text.replace(f"**{first}**", f"**{other}**", 1))
+    capsys.readouterr()
+    assert main([str(tiny), "--check", str(readme)]) == 1
+    assert f"README says {other}, this run {first}" in capsys.readouterr().err
