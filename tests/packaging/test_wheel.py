@@ -68,3 +68,10 @@ def test_wheel_outside_the_checkout_runs_a_shipped_study_by_name(dist: Path, tmp
 
     _run([muonlab, "init", "awbt_ablation", "mine.toml"], cwd=tmp_path, env=environ)
     assert (tmp_path / "mine.toml").read_text() == (ROOT / "studies" / "awbt_ablation.toml").read_text()
+
+    # Claims ship too (muonlab.claim_files) and run by the shipped names, outside the checkout.
+    _run([muonlab, "claims", "--quick", "--only", "t11-closed-loop", "--out", "claims"], cwd=tmp_path, env=environ)
+    rows = list(csv.DictReader((tmp_path / "claims" / "claims.csv").open()))
+    assert [row["id"] for row in rows] == ["t11-closed-loop"]
+    assert rows[0]["verdict"] in ("supported", "not supported", "inconclusive")
+    assert (tmp_path / "claims" / "report.html").is_file()
