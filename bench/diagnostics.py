@@ -29,20 +29,10 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from _awbt_operator import AWBTHessian
 from muonlab.diagnostics import DomBulkTracker, EigenResult, Operator, lanczos, power_iteration
 from muonlab.runner import observers, parse_study, run
 from muonlab.toyproblems import AWBT
-
-
-class AWBTHessian:
-    """``AWBT.hessian_matvec`` as a diagnostics ``Operator`` (float64)."""
-
-    def __init__(self, problem: AWBT) -> None:
-        self.problem = problem
-        self.dim, self.device, self.dtype = problem.dim, problem.device, problem.dtype
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        return self.problem.hessian_matvec(v)
 
 
 def measure(solve: Callable[[], EigenResult], truth: torch.Tensor, repeats: int) -> tuple[int, float, float]:

@@ -22,28 +22,13 @@ import numpy as np
 import scipy.sparse.linalg
 import torch
 
+from _awbt_operator import AWBTHessian
 from _timing import add_device_args, interleaved, setup
-from muonlab.diagnostics import hessian_operator, hutchinson_trace, lanczos
+from muonlab.diagnostics import hessian_operator, hutchinson_trace, hutchpp_trace, lanczos
 from muonlab.toyproblems import AWBT
 from muonlab.toyproblems.digits import DigitsMLP
 
-try:  # absent before issue 16; the bench then prints Hutchinson only
-    from muonlab.diagnostics import hutchpp_trace
-except ImportError:  # pragma: no cover
-    hutchpp_trace = None
-
 TOLS = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8, 1e-10]
-
-
-class AWBTHessian:
-    """``AWBT.hessian_matvec`` as a diagnostics ``Operator`` (float64)."""
-
-    def __init__(self, problem: AWBT) -> None:
-        self.problem = problem
-        self.dim, self.device, self.dtype = problem.dim, problem.device, problem.dtype
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        return self.problem.hessian_matvec(v)
 
 
 def problems(device: torch.device, k: int):
@@ -103,9 +88,6 @@ def part_trace(device: torch.device, seeds: int = 5, budget: int = 99) -> None:
     plain = [hutchinson_trace(op, n_samples=budget, seed=s) for s in range(seeds)]
     print(f"   hutchinson: estimates {', '.join(f'{r.estimate:.4f}' for r in plain)}; "
           f"median stderr {statistics.median(r.stderr for r in plain):.2e}")
-    if hutchpp_trace is None:
-        print("   hutchpp_trace not available in this version")
-        return
     pp = [hutchpp_trace(op, n_samples=budget, seed=s) for s in range(seeds)]
     print(f"   hutch++   : estimates {', '.join(f'{r.estimate:.4f}' for r in pp)}; "
           f"median stderr {statistics.median(r.stderr for r in pp):.2e}")
