@@ -3,7 +3,7 @@
 Knows nothing about optimizers: the runner pairs ``Helmholtz`` with them.
 """
 
-from muonlab.pinn.helmholtz import CollocationBatch, Helmholtz, LossTerms
+from muonlab.pinn.helmholtz import CollocationBatch, Helmholtz, HelmholtzSettings, LossTerms
 from muonlab.pinn.laplacian import (
     LAPLACIANS,
     forward_laplacian,
@@ -22,6 +22,7 @@ __all__ = [
     "ROI_PATCHES",
     "CollocationBatch",
     "Helmholtz",
+    "HelmholtzSettings",
     "LossTerms",
     "forward_laplacian",
     "is_roi_event",

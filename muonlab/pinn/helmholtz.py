@@ -13,9 +13,9 @@ Loss and metrics take the network's parameter list explicitly (``network.MLP`` l
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -23,10 +23,35 @@ from torch import Tensor
 
 from muonlab.pinn.laplacian import LAPLACIANS, mlp_laplacian
 from muonlab.pinn.metrics import rel_l2, rms
-from muonlab.pinn.network import MLP, check_activation, mlp_forward
+from muonlab.pinn.network import ACTIVATIONS, MLP, mlp_forward
 from muonlab.pinn.roi import ROI_PATCHES, is_roi_event, roi_event_steps, roi_patch_for_step
-from muonlab.streams import step_rng
 from muonlab.pinn.sampling import boundary_points, cell_centre_grid, interior_points, nonroi_points
+from muonlab.schema import Schema, at_least, flag, int_at_least, one_of, rule
+from muonlab.streams import step_rng
+
+
+@dataclass(frozen=True)
+class HelmholtzSettings(Schema):
+    """The protocol's settings (a study's ``[problem]`` keys), defaults SPEC 3's (T
+    Appendix F). ``roi`` is read by :meth:`Helmholtz.from_settings`."""
+
+    owner: ClassVar[str] = "Helmholtz"
+    k: float = at_least(0.0, 2.0, "wavenumber factor, kappa = pi k", strict=True)
+    lambda_b: float = at_least(0.0, 100.0, "boundary-loss weight")
+    N_r: int = at_least(1, 1024, "interior points per step")
+    N_b: int = at_least(1, 256, "boundary points per step")
+    roi: bool = flag(True, "ROI events on (false: uniform sampling throughout, same t0 for the stationary window)")
+    t0: int = at_least(1, 1000, "first ROI event step; steps < t0 are the stationary window")
+    K_out: int = at_least(1, 20, "an ROI event every K_out steps")
+    alpha: float = rule(0.95, "in [0, 1]", lambda v: 0.0 <= v <= 1.0, "ROI share of the interior mixture (eq. T-43)")
+    eval_every: int = at_least(1, 200, "global rel-L2 every eval_every steps")
+    width: int = at_least(1, 64, "hidden width")
+    depth: int = at_least(1, 3, "hidden layers")
+    activation: str = one_of(ACTIVATIONS, "tanh", "activation")
+    laplacian: str = one_of(LAPLACIANS, "forward", "exact Laplacian implementation")
+    eval_grid: int = at_least(1, 128, "global n x n evaluation grid")
+    roi_grid: int = at_least(1, 64, "n x n grid inside the ROI")
+    N_nonroi: int = at_least(1, 4096, "non-ROI evaluation points")
 
 
 class CollocationBatch(NamedTuple):
@@ -48,19 +73,6 @@ class LossTerms(NamedTuple):
     boundary: Tensor
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _require(ok: bool, name: str, allowed: str, value: object) -> None:
-    if not ok:
-        raise ValueError(f"Helmholtz: {name} must be {allowed}, got {value!r}")
-
-
 class Helmholtz:
     """The Helmholtz ROI protocol; defaults are SPEC 3's (T Appendix F).
 
@@ -75,44 +87,40 @@ class Helmholtz:
 
     def __init__(
         self,
-        k: float = 2,
+        k: float = HelmholtzSettings.k,
         *,
-        lambda_b: float = 100.0,
-        N_r: int = 1024,
-        N_b: int = 256,
-        t0: int = 1000,
-        K_out: int = 20,
-        alpha: float = 0.95,
-        eval_every: int = 200,
+        lambda_b: float = HelmholtzSettings.lambda_b,
+        N_r: int = HelmholtzSettings.N_r,
+        N_b: int = HelmholtzSettings.N_b,
+        t0: int = HelmholtzSettings.t0,
+        K_out: int = HelmholtzSettings.K_out,
+        alpha: float = HelmholtzSettings.alpha,
+        eval_every: int = HelmholtzSettings.eval_every,
         steps: int = 4000,
-        width: int = 64,
-        depth: int = 3,
-        activation: str = "tanh",
-        laplacian: str = "forward",
-        eval_grid: int = 128,
-        roi_grid: int = 64,
-        N_nonroi: int = 4096,
+        width: int = HelmholtzSettings.width,
+        depth: int = HelmholtzSettings.depth,
+        activation: str = HelmholtzSettings.activation,
+        laplacian: str = HelmholtzSettings.laplacian,
+        eval_grid: int = HelmholtzSettings.eval_grid,
+        roi_grid: int = HelmholtzSettings.roi_grid,
+        N_nonroi: int = HelmholtzSettings.N_nonroi,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
     ) -> None:
-        _require(_is_real(k) and k > 0, "k", "a finite number > 0", k)
-        _require(_is_real(lambda_b) and lambda_b >= 0, "lambda_b", "a finite number >= 0", lambda_b)
-        _require(_is_real(alpha) and 0 <= alpha <= 1, "alpha", "a number in [0, 1]", alpha)
-        for name, value in (
-            ("N_r", N_r), ("N_b", N_b), ("t0", t0), ("K_out", K_out), ("eval_every", eval_every),
-            ("steps", steps), ("width", width), ("depth", depth), ("eval_grid", eval_grid),
-            ("roi_grid", roi_grid), ("N_nonroi", N_nonroi),
-        ):
-            _require(_is_int(value) and value >= 1, name, "an integer >= 1", value)
-        _require(laplacian in LAPLACIANS, "laplacian", f"one of {LAPLACIANS}", laplacian)
-        check_activation(activation)
-        _require(dtype in (torch.float32, torch.float64), "dtype", "torch.float32 or torch.float64", dtype)
+        s = HelmholtzSettings(
+            k=k, lambda_b=lambda_b, N_r=N_r, N_b=N_b, t0=t0, K_out=K_out, alpha=alpha, eval_every=eval_every,
+            width=width, depth=depth, activation=activation, laplacian=laplacian, eval_grid=eval_grid,
+            roi_grid=roi_grid, N_nonroi=N_nonroi,
+        )
+        steps = int_at_least("steps", 1, None).coerce(steps, "Helmholtz.steps")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"Helmholtz: dtype must be torch.float32 or torch.float64, got {dtype!r}")
 
-        self.k, self.kappa = float(k), math.pi * float(k)
-        self.lambda_b, self.alpha = float(lambda_b), float(alpha)
-        self.N_r, self.N_b, self.N_nonroi = N_r, N_b, N_nonroi
-        self.t0, self.K_out, self.eval_every, self.steps = t0, K_out, eval_every, steps
-        self.width, self.depth, self.activation, self.laplacian = width, depth, activation, laplacian
+        self.k, self.kappa = s.k, math.pi * s.k
+        self.lambda_b, self.alpha = s.lambda_b, s.alpha
+        self.N_r, self.N_b, self.N_nonroi = s.N_r, s.N_b, s.N_nonroi
+        self.t0, self.K_out, self.eval_every, self.steps = s.t0, s.K_out, s.eval_every, steps
+        self.width, self.depth, self.activation, self.laplacian = s.width, s.depth, s.activation, s.laplacian
         self.dtype, self.device = dtype, torch.device(device)
 
         self.eval_points = self._tensor(cell_centre_grid(eval_grid))
@@ -121,6 +129,16 @@ class Helmholtz:
         self.u_star_rms = rms(self.eval_u_star)
         self.roi_points = torch.stack([self._tensor(cell_centre_grid(roi_grid, p)) for p in ROI_PATCHES])
         self.roi_u_star = self.u_star(self.roi_points)
+
+    @classmethod
+    def from_settings(cls, settings: HelmholtzSettings, *, steps: int, dtype: torch.dtype = torch.float32,
+                      device: torch.device | str = "cpu") -> "Helmholtz":
+        """The protocol of ``settings`` over ``steps`` steps; with ``roi = false`` the first
+        ROI event lies past the run's end, so every step samples Uniform(Omega) with the
+        same streams."""
+        kwargs = {**settings.kwargs(), "t0": settings.t0 if settings.roi else steps + 1}
+        del kwargs["roi"]
+        return cls(**kwargs, steps=steps, dtype=dtype, device=device)
 
     def _tensor(self, points: np.ndarray) -> Tensor:
         return torch.as_tensor(points, dtype=self.dtype).to(self.device)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from muonlab import optim
 from muonlab.diagnostics import effective_step_size
-from muonlab.pinn import ROI_PATCHES, Helmholtz, LossTerms
+from muonlab.pinn import ROI_PATCHES, Helmholtz, HelmholtzSettings, LossTerms
 
 from .config import RunConfig
 from .split import wants_hybrid
@@ -39,27 +39,7 @@ from .task import EventRecord, StepLoss, Task
 def build_problem(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Helmholtz:
     """The ``Helmholtz`` protocol of ``config``; without ROI events its first event lies
     past the run's end, so every step samples Uniform(Omega) with the same streams."""
-    s = dict(config.settings)
-    return Helmholtz(
-        s["k"],
-        lambda_b=s["lambda_b"],
-        N_r=s["N_r"],
-        N_b=s["N_b"],
-        t0=s["t0"] if s["roi"] else config.steps + 1,
-        K_out=s["K_out"],
-        alpha=s["alpha"],
-        eval_every=s["eval_every"],
-        steps=config.steps,
-        width=s["width"],
-        depth=s["depth"],
-        activation=s["activation"],
-        laplacian=s["laplacian"],
-        eval_grid=s["eval_grid"],
-        roi_grid=s["roi_grid"],
-        N_nonroi=s["N_nonroi"],
-        dtype=dtype,
-        device=device,
-    )
+    return Helmholtz.from_settings(HelmholtzSettings.from_items(config.settings), steps=config.steps, dtype=dtype, device=device)
 
 
 def roi_detail(patch: int) -> str:

@@ -20,12 +20,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
+from muonlab.schema import SEED, Schema, at_least, flag, int_at_least
 from muonlab.toyproblems.orthogonal import haar_orthogonal
-from muonlab.toyproblems.validation import check_int, check_real
+
+
+@dataclass(frozen=True)
+class AWBTSettings(Schema):
+    """The settings of :class:`AWBT` (a study's ``[problem]`` keys; SPEC 2.1)."""
+
+    owner: ClassVar[str] = "AWBT"
+    d: int = at_least(2, 64, "W is d x d")
+    kappa: float = at_least(1.0, 1e4, "exact Hessian condition number")
+    fix_V: bool = flag(True, "true: V = I (columns are B's eigen-axes); false: Haar-random V")
+    scale: float = at_least(0.0, 1.0, "multiplies the loss (SPEC 11; 1 = SPEC 2.1)", strict=True)
 
 
 def awbt_spectrum(d: int, kappa: float) -> Tensor:
@@ -69,15 +82,12 @@ class AWBT(_AWBTMath):
         dtype, device: of the exposed tensors (built in float64 on CPU, then cast).
     """
 
-    def __init__(self, d: int = 64, kappa: float = 1e4, fix_V: bool = True, seed: int = 0,
-                 *, scale: float = 1.0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
-        self.d = check_int("AWBT", "d", d, 2)
-        self.kappa = check_real("AWBT", "kappa", kappa, minimum=1.0)
-        if not isinstance(fix_V, bool):
-            raise ValueError(f"AWBT: fix_V must be true or false, got {fix_V!r}")
-        self.fix_V = fix_V
-        self.seed = check_int("AWBT", "seed", seed, 0)
-        self.scale = check_real("AWBT", "scale", scale, minimum=0.0, inclusive=False)
+    def __init__(self, d: int = AWBTSettings.d, kappa: float = AWBTSettings.kappa, fix_V: bool = AWBTSettings.fix_V,
+                 seed: int = 0, *, scale: float = AWBTSettings.scale, dtype: torch.dtype = torch.float32,
+                 device: str | torch.device = "cpu") -> None:
+        checked = AWBTSettings(d=d, kappa=kappa, fix_V=fix_V, scale=scale)
+        self.d, self.kappa, self.fix_V, self.scale = checked.d, checked.kappa, checked.fix_V, checked.scale
+        self.seed = SEED.coerce(seed, "AWBT.seed")
         self.dtype, self.device = dtype, torch.device(device)
 
         gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -95,6 +105,12 @@ class AWBT(_AWBTMath):
         self.U, self.V, self.A, self.B = cast(U), cast(V), cast(A), cast(B)
         self.W_star, self.W0, self.T = cast(W_star), cast(W0), cast(A @ W_star @ B)
         self._A2, self._B2 = cast(self.scale * self._A2_64), cast(self._B2_64)
+
+    @classmethod
+    def from_settings(cls, settings: AWBTSettings, seed: int = 0, *, dtype: torch.dtype = torch.float32,
+                      device: str | torch.device = "cpu") -> "AWBT":
+        """The instance of ``settings`` for ``seed``."""
+        return cls(**settings.kwargs(), seed=seed, dtype=dtype, device=device)
 
     def _cast(self, x: Tensor) -> Tensor:
         return x.to(device=self.device, dtype=self.dtype)
@@ -118,7 +134,7 @@ class AWBT(_AWBTMath):
     def hessian_eigenpairs(self, k: int | None = None) -> tuple[Tensor, Tensor]:
         """Analytic top-``k`` eigenpairs (all when None): eigenvalues descending
         ``(k,)`` and eigenvectors ``kron(U[:, i], V[:, j])`` as columns ``(d*d, k)``."""
-        k = self.dim if k is None else check_int("AWBT.hessian_eigenpairs", "k", k, 1)
+        k = self.dim if k is None else int_at_least("k", 1, None).coerce(k, "AWBT.hessian_eigenpairs.k")
         if k > self.dim:
             raise ValueError(f"AWBT.hessian_eigenpairs: k must be <= d*d = {self.dim}, got {k}")
         s2 = self._s64**2
@@ -147,8 +163,8 @@ class AWBTBatch(_AWBTMath):
             setattr(self, name, torch.stack([getattr(p, name) for p in problems]))
 
     @classmethod
-    def from_seeds(cls, seeds: Sequence[int], *, d: int = 64, kappa: float = 1e4,
-                   fix_V: bool = True, scale: float = 1.0, dtype: torch.dtype = torch.float32,
+    def from_seeds(cls, seeds: Sequence[int], *, d: int = AWBTSettings.d, kappa: float = AWBTSettings.kappa,
+                   fix_V: bool = AWBTSettings.fix_V, scale: float = AWBTSettings.scale, dtype: torch.dtype = torch.float32,
                    device: str | torch.device = "cpu") -> "AWBTBatch":
         """One :class:`AWBT` per seed, same settings, stacked."""
         return cls([AWBT(d, kappa, fix_V, s, scale=scale, dtype=dtype, device=device) for s in seeds])

@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -20,11 +22,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state
 
+from muonlab.schema import SEED, Schema, at_least, one_of, rule
 from muonlab.streams import step_rng
-from muonlab.toyproblems.validation import check_choice, check_int, check_real
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 N_FEATURES, N_CLASSES = 64, 10
+
+
+@dataclass(frozen=True)
+class DigitsSettings(Schema):
+    """The settings of :class:`DigitsMLP` (a study's ``[problem]`` keys; SPEC 2.4)."""
+
+    owner: ClassVar[str] = "DigitsMLP"
+    hidden: int = at_least(1, 64, "hidden width")
+    batch_size: int = at_least(1, 64, "mini-batch size")
+    test_fraction: float = rule(0.2, "in (0, 1)", lambda v: 0.0 < v < 1.0, "held-out share, stratified")
+    activation: str = one_of(ACTIVATIONS, "relu", "hidden activation")
 
 
 def load_split(seed: int, test_fraction: float) -> tuple[np.ndarray, ...]:
@@ -72,16 +85,13 @@ class DigitsMLP:
         dtype, device: of the data and the model.
     """
 
-    def __init__(self, seed: int = 0, *, hidden: int = 64, batch_size: int = 64,
-                 test_fraction: float = 0.2, activation: str = "relu",
+    def __init__(self, seed: int = 0, *, hidden: int = DigitsSettings.hidden, batch_size: int = DigitsSettings.batch_size,
+                 test_fraction: float = DigitsSettings.test_fraction, activation: str = DigitsSettings.activation,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
         owner = "DigitsMLP"
-        self.seed = check_int(owner, "seed", seed, 0)
-        self.hidden = check_int(owner, "hidden", hidden, 1)
-        self.test_fraction = check_real(owner, "test_fraction", test_fraction, minimum=0.0, inclusive=False)
-        if self.test_fraction >= 1.0:
-            raise ValueError(f"{owner}: test_fraction must be in (0, 1), got {test_fraction!r}")
-        self.activation = check_choice(owner, "activation", activation, ACTIVATIONS)
+        self.seed = SEED.coerce(seed, f"{owner}.seed")
+        s = DigitsSettings(hidden=hidden, batch_size=batch_size, test_fraction=test_fraction, activation=activation)
+        self.hidden, self.batch_size, self.test_fraction, self.activation = s.hidden, s.batch_size, s.test_fraction, s.activation
         self.dtype, self.device = dtype, torch.device(device)
 
         X_tr, X_te, y_tr, y_te = load_split(seed, self.test_fraction)
@@ -89,11 +99,16 @@ class DigitsMLP:
                                      for a in (X_tr, X_te))
         self.y_train, self.y_test = (torch.as_tensor(a, dtype=torch.long, device=self.device)
                                      for a in (y_tr, y_te))
-        self.batch_size = check_int(owner, "batch_size", batch_size, 1)
         if batch_size > len(self.y_train):
             raise ValueError(f"{owner}: batch_size must be <= the training-set size "
                              f"{len(self.y_train)}, got {batch_size}")
         self.model = build_mlp(hidden, activation, seed, dtype).to(self.device)
+
+    @classmethod
+    def from_settings(cls, settings: DigitsSettings, seed: int = 0, *, dtype: torch.dtype = torch.float32,
+                      device: str | torch.device = "cpu") -> "DigitsMLP":
+        """The instance of ``settings`` for ``seed``."""
+        return cls(seed, **settings.kwargs(), dtype=dtype, device=device)
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """The mini-batch of ``step`` (drawn without replacement from ``(seed, step)``)."""

@@ -19,17 +19,34 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from muonlab.schema import SEED, Schema, at_least, one_of
 from muonlab.streams import step_rng
-from muonlab.toyproblems.validation import check_choice, check_int, check_real
 
 SITES = ("momentum", "gradient")
 MODES = ("multiplicative", "additive")
 J_MODES = ("random", "fixed")
+
+
+@dataclass(frozen=True)
+class InjectionSettings(Schema):
+    """The settings of :class:`OutlierInjection` (a study's ``[injection]`` keys; SPEC 2.2)."""
+
+    owner: ClassVar[str] = "OutlierInjection"
+    K_out: int = at_least(1, 50, "an event every K_out steps")
+    s: int = at_least(1, 2, "columns per event (<= the problem's column count)")
+    a: float = at_least(0.0, 10.0, "burst amplitude", strict=True)
+    site: str = one_of(SITES, "momentum", "where the burst is applied")
+    mode: str = one_of(MODES, "multiplicative", "eq. T-45 or the ViT-style additive burst")
+    t_start: int | None = at_least(1, None, "first event step (default K_out)")
+    J_mode: str = one_of(J_MODES, "random", "a fresh column set per event, or one for all")
+    rho: float = at_least(0.0, 1.0, "additive mode: burst size relative to ||X||_F / sqrt(mn)", strict=True)
+    alpha_max: float | None = at_least(0.0, None, "additive mode: cap on the burst size alpha (default: none)", strict=True)
 
 MomentumHook = Callable[[Tensor, Tensor, int], None]
 
@@ -99,20 +116,16 @@ class OutlierInjection:
         alpha_max: additive mode: cap on ``alpha`` (``> 0``), or None for no cap.
     """
 
-    def __init__(self, *, K_out: int = 50, s: int = 2, a: float = 10.0, site: str = "momentum",
-                 mode: str = "multiplicative", t_start: int | None = None, seed: int = 0,
-                 J_mode: str = "random", rho: float = 1.0, alpha_max: float | None = None) -> None:
-        owner = "OutlierInjection"
-        self.K_out = check_int(owner, "K_out", K_out, 1)
-        self.s = check_int(owner, "s", s, 1)
-        self.a = check_real(owner, "a", a, minimum=0.0, inclusive=False)
-        self.site = check_choice(owner, "site", site, SITES)
-        self.mode = check_choice(owner, "mode", mode, MODES)
-        self.t_start = self.K_out if t_start is None else check_int(owner, "t_start", t_start, 1)
-        self.seed = check_int(owner, "seed", seed, 0)
-        self.J_mode = check_choice(owner, "J_mode", J_mode, J_MODES)
-        self.rho = check_real(owner, "rho", rho, minimum=0.0, inclusive=False)
-        self.alpha_max = None if alpha_max is None else check_real(owner, "alpha_max", alpha_max, minimum=0.0, inclusive=False)
+    def __init__(self, *, K_out: int = InjectionSettings.K_out, s: int = InjectionSettings.s,
+                 a: float = InjectionSettings.a, site: str = InjectionSettings.site, mode: str = InjectionSettings.mode,
+                 t_start: int | None = InjectionSettings.t_start, seed: int = 0, J_mode: str = InjectionSettings.J_mode,
+                 rho: float = InjectionSettings.rho, alpha_max: float | None = InjectionSettings.alpha_max) -> None:
+        c = InjectionSettings(K_out=K_out, s=s, a=a, site=site, mode=mode, t_start=t_start, J_mode=J_mode,
+                              rho=rho, alpha_max=alpha_max)
+        self.K_out, self.s, self.a, self.site, self.mode = c.K_out, c.s, c.a, c.site, c.mode
+        self.t_start = c.K_out if c.t_start is None else c.t_start
+        self.seed = SEED.coerce(seed, "OutlierInjection.seed")
+        self.J_mode, self.rho, self.alpha_max = c.J_mode, c.rho, c.alpha_max
         self.events: list[InjectionEvent] = []
 
     def check_columns(self, n: int) -> None:

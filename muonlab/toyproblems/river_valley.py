@@ -28,18 +28,45 @@ A runner either sets ``param.grad = stochastic_grad(W, step)``, or back-propagat
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from muonlab.schema import SEED, Schema, at_least, finite, flag, int_at_least, one_of
 from muonlab.toyproblems.orthogonal import haar_orthogonal
 from muonlab.streams import step_rng
-from muonlab.toyproblems.validation import check_choice, check_int, check_real
 
 KINDS = ("straight", "curved")
 NOISES = ("none", "gaussian", "anisotropic", "student_t")
+
+
+@dataclass(frozen=True)
+class RiverValleySettings(Schema):
+    """The settings of :class:`RiverValley` (a study's ``[problem]`` keys; SPEC 2.3)."""
+
+    owner: ClassVar[str] = "RiverValley"
+    m: int = at_least(1, 16, "rows of W")
+    n: int = at_least(1, 16, "columns of W (one river coordinate per column; m * n >= 2)")
+    kind: str = one_of(KINDS, "straight", "valley shape")
+    rotated: bool = flag(False, "Haar-rotate the river/wall coordinates")
+    mu: float = at_least(0.0, 0.1, "river curvature", strict=True)
+    kappa_wall: float = at_least(1.0, 10.0, "wall curvatures log-spaced in [10, 10 kappa_wall]")
+    x_star: float = finite(5.0, "river target")
+    a: float = finite(1.0, "curved-wall amplitude")
+    k: float = finite(0.5, "curved-wall frequency")
+    noise: str = one_of(NOISES, "none", "gradient noise kind")
+    noise_std: float = at_least(0.0, 0.0, "gradient noise standard deviation")
+
+    @classmethod
+    def joint(cls, values: Mapping[str, Any]) -> tuple[str, str] | None:
+        """One river and one wall coordinate at least."""
+        if values["m"] * values["n"] < 2:
+            return "n", f"m * n must be >= 2 (one river and one wall), got {values['m']} * {values['n']}"
+        return None
 WALL_NOISE_FACTOR = 4.0
 STUDENT_T_DF = 3.0
 
@@ -131,31 +158,27 @@ class RiverValley(_RiverMath):
         dtype, device: of the exposed tensors (built in float64, then cast).
     """
 
-    def __init__(self, m: int, n: int, kind: str = "straight", rotated: bool = False,
-                 seed: int = 0, *, mu: float = 0.1, kappa_wall: float = 10.0,
-                 x_star: float | Sequence[float] = 5.0, a: float = 1.0, k: float = 0.5,
-                 p: int | None = None, noise: str = "none", noise_std: float = 0.0,
+    def __init__(self, m: int = RiverValleySettings.m, n: int = RiverValleySettings.n,
+                 kind: str = RiverValleySettings.kind, rotated: bool = RiverValleySettings.rotated,
+                 seed: int = 0, *, mu: float = RiverValleySettings.mu, kappa_wall: float = RiverValleySettings.kappa_wall,
+                 x_star: float | Sequence[float] = RiverValleySettings.x_star, a: float = RiverValleySettings.a,
+                 k: float = RiverValleySettings.k, p: int | None = None, noise: str = RiverValleySettings.noise,
+                 noise_std: float = RiverValleySettings.noise_std,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
         owner = "RiverValley"
-        self.m, self.n = check_int(owner, "m", m, 1), check_int(owner, "n", n, 1)
-        dim = m * n
-        if dim < 2:
-            raise ValueError(f"{owner}: m * n must be >= 2 (one river and one wall), got {dim}")
-        self.kind = check_choice(owner, "kind", kind, KINDS)
-        if not isinstance(rotated, bool):
-            raise ValueError(f"{owner}: rotated must be true or false, got {rotated!r}")
-        self.rotated = rotated
-        self.seed = check_int(owner, "seed", seed, 0)
-        self.mu = check_real(owner, "mu", mu, minimum=0.0, inclusive=False)
-        self.kappa_wall = check_real(owner, "kappa_wall", kappa_wall, minimum=1.0)
-        self.a = check_real(owner, "a", a)
-        self.k = check_real(owner, "k", k)
-        self.p = n if p is None else check_int(owner, "p", p, 1)
+        # A vector x_star (p values) is checked below; the schema checks a scalar one.
+        scalar_x = np.ndim(x_star) == 0
+        s = RiverValleySettings(m=m, n=n, kind=kind, rotated=rotated, mu=mu, kappa_wall=kappa_wall,
+                                x_star=x_star if scalar_x else RiverValleySettings.x_star, a=a, k=k,
+                                noise=noise, noise_std=noise_std)
+        self.m, self.n, self.kind, self.rotated = s.m, s.n, s.kind, s.rotated
+        self.mu, self.kappa_wall, self.a, self.k, self.noise, self.noise_std = s.mu, s.kappa_wall, s.a, s.k, s.noise, s.noise_std
+        self.seed = SEED.coerce(seed, f"{owner}.seed")
+        dim = self.m * self.n
+        self.p = self.n if p is None else int_at_least("p", 1, None).coerce(p, f"{owner}.p")
         if self.p >= dim:
             raise ValueError(f"{owner}: p must be in [1, m*n - 1] = [1, {dim - 1}], got {self.p}")
         self.q = dim - self.p
-        self.noise = check_choice(owner, "noise", noise, NOISES)
-        self.noise_std = check_real(owner, "noise_std", noise_std, minimum=0.0)
         self.dtype, self.device = dtype, torch.device(device)
 
         x_star64 = torch.as_tensor(x_star, dtype=torch.float64).expand(self.p).clone() \
@@ -175,6 +198,12 @@ class RiverValley(_RiverMath):
         self._noise_scale = torch.cat([torch.ones(self.p, dtype=torch.float64),
                                        torch.full((self.q,), WALL_NOISE_FACTOR if noise == "anisotropic"
                                                   else 1.0, dtype=torch.float64)])
+
+    @classmethod
+    def from_settings(cls, settings: RiverValleySettings, seed: int = 0, *, dtype: torch.dtype = torch.float32,
+                      device: str | torch.device = "cpu") -> "RiverValley":
+        """The instance of ``settings`` for ``seed``."""
+        return cls(**settings.kwargs(), seed=seed, dtype=dtype, device=device)
 
     def _cast(self, x: Tensor) -> Tensor:
         return x.to(device=self.device, dtype=self.dtype)
