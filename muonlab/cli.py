@@ -278,7 +278,7 @@ def _problem_kinds() -> list:
         try:
             kinds.append(problem_kind(name))
         except ValueError as exc:
-            kinds.append(ProblemKind(name, f"not usable: {exc}", (), 0, ()))
+            kinds.append(ProblemKind(name, f"not usable: {exc}", None, 0, ()))
     return kinds
 
 

@@ -177,6 +177,11 @@ def _kind(annotation: Any) -> type:
     return kinds[0]
 
 
+def settings_of(schema: type[Schema] | None) -> tuple[Setting, ...]:
+    """The :class:`Setting` s of ``schema`` (none for ``None``)."""
+    return () if schema is None else schema.settings()
+
+
 class Schema:
     """Base of a frozen dataclass of settings (see the module docstring).
 

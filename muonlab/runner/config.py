@@ -373,11 +373,7 @@ def _problem_grid(kind: ProblemKind, table: Mapping[str, Any]) -> tuple[tuple[st
         (s.name, _grid_values(s, table[s.name], f"problem.{s.name}") if s.name in table else (s.default,))
         for s in kind.settings
     )
-    if kind.check is not None:
-        for values in itertools.product(*(v for _, v in grid)):
-            broken = kind.check(dict(zip((k for k, _ in grid), values)))
-            if broken is not None:
-                raise ConfigError(f"problem.{broken[0]}: {broken[1]}")
+    kind.check_grid(grid)
     return grid
 
 

@@ -35,7 +35,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from muonlab import optim
 from muonlab.diagnostics import gram_diagonal_dominance
-from muonlab.gpt import GPT, TokenStream, layer_type, next_token_loss, split_xy
+from muonlab.gpt import GPT, GPTSettings, TokenStream, layer_type, next_token_loss, split_xy
+from muonlab.gpt.problem import INJECT_LAYERS
 from muonlab.optim.baselines import BASELINES
 from muonlab.streams import blake2b_int
 from muonlab.toyproblems import OutlierInjection, OutlierInjectionBatch
@@ -46,23 +47,14 @@ from .task import EventRecord, StepLoss, Task
 
 THRESHOLD_WINDOW = 10
 GRAM_TYPES = {"q": ("q",), "k": ("k",), "v": ("v",), "o": ("o",), "mlp": ("up", "down")}
-INJECT_LAYERS = {
-    "all": ("q", "k", "v", "o", "up", "down"), "attention": ("q", "k", "v", "o"), "mlp": ("up", "down"), "none": (),
-}
 
 
 def build_stream(settings: dict, seed: int) -> TokenStream:
-    s = settings
-    return TokenStream.from_spec(
-        s["data"], seed=seed, context=s["context"], batch_size=s["batch_size"], vocab=s["vocab"], order=s["order"],
-        support=s["support"], zipf=s["zipf"], source_seed=s["source_seed"],
-    )
+    return GPTSettings.from_items(settings.items()).stream(seed)
 
 
 def build_model(settings: dict, vocab: int, seed: int, device: torch.device, dtype: torch.dtype) -> GPT:
-    s = settings
-    return GPT(vocab, d_model=s["d_model"], n_layers=s["n_layers"], n_heads=s["n_heads"], context=s["context"],
-               seed=seed, dtype=dtype).to(device)
+    return GPTSettings.from_items(settings.items()).model(vocab, seed, device, dtype)
 
 
 def build_optimizer(config: RunConfig, named: list[tuple[str, Tensor]], *, batch_ndim: int = 0):

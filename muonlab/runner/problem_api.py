@@ -7,9 +7,10 @@ A package registers a :class:`ProblemPlugin` (a subclass, or an instance of one)
     [project.entry-points."muonlab.problems"]
     quartic = "mypkg.problems:Quartic"
 
-The plugin declares its settings once (:class:`~muonlab.runner.settings.Setting`: type,
-default, allowed range), which study validation and ``muonlab list`` read, and builds one
-:class:`ProblemInstance` per run seed. The runner joins it with any optimizer (built-in
+The plugin declares its settings once, as the built-in problems do: a frozen dataclass
+subclassing :class:`muonlab.schema.Schema` (``schema``; fields with default, allowed range
+and help) or a tuple of :class:`~muonlab.schema.Setting` (``settings``), which study
+validation and ``muonlab list`` read, and builds one :class:`ProblemInstance` per run seed. The runner joins it with any optimizer (built-in
 or external, with the hybrid split where asked), logs the loss, the optimizer's
 statistics and the instance's metrics, and runs the study's ``[diagnostics]`` on it:
 ``step_size`` and ``gram`` always, ``dom_bulk`` and ``spectrum`` when the instance has a
@@ -29,8 +30,9 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from muonlab.schema import Schema, Setting
+
 from .problems import PROBLEMS, ProblemKind
-from .settings import Setting
 
 ENTRY_POINT_GROUP = "muonlab.problems"
 
@@ -66,13 +68,16 @@ class ProblemInstance(Protocol):
 class ProblemPlugin:
     """Base class of a problem from a plugin package (see the module docstring).
 
-    Class attributes: ``description`` (one line for ``muonlab list``), ``settings``
-    (the ``[problem]`` keys with defaults), ``default_steps``, ``metrics`` (names of the
+    Class attributes: ``description`` (one line for ``muonlab list``), ``schema`` (a
+    :class:`~muonlab.schema.Schema` dataclass of the ``[problem]`` keys; its
+    :meth:`~muonlab.schema.Schema.joint` rule is checked at every grid point) and/or
+    ``settings`` (more keys as plain :class:`Setting` s, after the schema's), ``default_steps``, ``metrics`` (names of the
     instance's ``metrics()``), ``known_optimum``, ``event_rho`` (default threshold of
     the event-aligned spike rule, SPEC 4).
     """
 
     description: str = ""
+    schema: type[Schema] | None = None
     settings: tuple[Setting, ...] = ()
     default_steps: int = 200
     metrics: tuple[str, ...] = ()
@@ -119,7 +124,8 @@ def problem_kind(name: str) -> ProblemKind:
     return ProblemKind(
         name=name,
         description=plugin.description or type(plugin).__name__,
-        settings=tuple(plugin.settings),
+        schema=plugin.schema,
+        more_settings=tuple(plugin.settings),
         default_steps=plugin.default_steps,
         finals=(*(f"final_{m}" for m in plugin.metrics), *optimum),
         event_rho=plugin.event_rho,
