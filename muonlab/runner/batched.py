@@ -94,10 +94,8 @@ def awbt_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.
     """AWB-T (SPEC 2.1) for every seed of ``configs``; metric ``rel_dist`` per seed,
     injection basis the columns of each seed's V (None when ``fix_V``), as in
     :func:`muonlab.runner.tasks.awbt_task`."""
-    s = dict(configs[0].settings)
-    problem = AWBTBatch.from_seeds(
-        [c.seed for c in configs], d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], scale=s["scale"], dtype=dtype, device=device
-    )
+    settings = configs[0].problem_settings()
+    problem = AWBTBatch.from_seeds([c.seed for c in configs], **settings.kwargs(), dtype=dtype, device=device)
     W = nn.Parameter(problem.W0.clone())
     star_norm = torch.linalg.matrix_norm(problem.W_star)
 
@@ -108,7 +106,7 @@ def awbt_batch(configs: Sequence[RunConfig], device: torch.device, dtype: torch.
         configs,
         W,
         lambda step: summed(problem.loss(W)),
-        basis=None if s["fix_V"] else problem.V,
+        basis=None if settings.fix_V else problem.V,
         metrics=metrics,
     )
 

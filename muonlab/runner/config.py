@@ -53,6 +53,7 @@ from typing import Any
 import torch
 
 from muonlab import optim
+from muonlab.schema import Schema
 from muonlab.tomlcompat import tomllib
 
 from .controls import Controls, Tuning, expand, parse_controls, parse_tuning, with_lr
@@ -61,7 +62,7 @@ from .memory import RunSize, check_memory
 from .problem_api import problem_kind, problem_names
 from .problems import INJECTION_SETTINGS, SPIKE_SETTINGS, ProblemKind
 from .schedules import is_constant, parse_schedule
-from .settings import ConfigError, Setting, type_name
+from .settings import ConfigError, Setting, boolean, choice, int_at_least, type_name
 
 STUDY_KEYS = (
     "name", "seeds", "steps", "every", "device", "dtype", "batch_seeds",
@@ -69,6 +70,13 @@ STUDY_KEYS = (
 )  # fmt: skip
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+# The study's top-level keys (steps' default is the problem's).
+STEPS = int_at_least("steps", 1, None, "training steps")
+EVERY = int_at_least("every", 1, 1, "log a row every `every` steps")
+DEVICE = choice("device", DEVICES, "auto", "torch device")
+DTYPE = choice("dtype", DTYPES, "float32", "parameter dtype")
+BATCH_SEEDS = boolean("batch_seeds", False, "vectorise seeds (SPEC 8)")
+HYBRID = boolean("hybrid", None, "an external optimizer's hybrid split")
 # Keywords the runner sets itself; a study may not.
 RUNNER_HPARAMS = {
     "batched": "set by the runner from `batch_seeds`",
@@ -127,6 +135,14 @@ class RunConfig:
             "hparams": dict(self.hparams),
             "seed": self.seed,
         }
+
+    def problem_settings(self) -> Schema:
+        """``settings`` as the problem's typed schema (built-in problems and plugins that
+        declare one; the runner's own keys such as ``other_lr`` stay in ``settings``)."""
+        schema = problem_kind(self.problem).schema
+        if schema is None:
+            raise ValueError(f"problem {self.problem!r} declares no schema; read config.settings")
+        return schema.from_items(self.settings)
 
     @property
     def run_id(self) -> str:
@@ -265,11 +281,11 @@ def parse_study(text: str, *, default_name: str = "study", device: str | None = 
     problem_grid = _problem_grid(kind, problem_raw)
     injection = _injection(raw.get("injection"), kind, problem_grid)
     seeds = _seeds(raw.get("seeds", 1))
-    steps = _scalar(Setting("steps", int, None, ">= 1", lambda v: v >= 1), raw.get("steps", kind.default_steps), "steps")
-    every = _scalar(Setting("every", int, None, ">= 1", lambda v: v >= 1), raw.get("every", 1), "every")
-    device = _choice(device if device is not None else raw.get("device", "auto"), DEVICES, "device")
-    dtype = _choice(raw.get("dtype", "float32"), DTYPES, "dtype")
-    batch_seeds = _scalar(Setting("batch_seeds", bool, None, "true or false"), raw.get("batch_seeds", False), "batch_seeds")
+    steps = _scalar(STEPS, raw.get("steps", kind.default_steps), "steps")
+    every = _scalar(EVERY, raw.get("every", EVERY.default), "every")
+    device = _scalar(DEVICE, device if device is not None else raw.get("device", DEVICE.default), "device")
+    dtype = _scalar(DTYPE, raw.get("dtype", DTYPE.default), "dtype")
+    batch_seeds = _scalar(BATCH_SEEDS, raw.get("batch_seeds", BATCH_SEEDS.default), "batch_seeds")
     spikes = _spikes(raw.get("spikes", {}), kind)
     diagnostics = parse_diagnostics(raw.get("diagnostics", {}), log_every=every)
     optimizers = _optimizers(raw.get("optimizers"), injection, kind)
@@ -314,12 +330,6 @@ def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], prefix: str)
 def _string(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{path}: expected a non-empty string, got {type_name(value)} {value!r}")
-    return value
-
-
-def _choice(value: Any, choices: tuple[str, ...], path: str) -> str:
-    if value not in choices or not isinstance(value, str):
-        raise ConfigError(f"{path}: must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -482,7 +492,7 @@ def _hybrid(table: Mapping[str, Any], path: str, name: str, kind: ProblemKind) -
         raise ConfigError(f"{path}.hybrid: only for external optimizers; built-in {name!r} follows the fixed split (docs/studies.md)")
     if not kind.splits:
         raise ConfigError(f"{path}.hybrid: problem {kind.name!r} has a single matrix parameter; the split applies to problems with a model")
-    return _scalar(Setting("hybrid", bool, None, "true or false"), table["hybrid"], f"{path}.hybrid")
+    return _scalar(HYBRID, table["hybrid"], f"{path}.hybrid")
 
 
 def _hparam_values(raw: Any, default: Any, path: str) -> tuple[Any, ...]:

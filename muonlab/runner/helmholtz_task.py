@@ -29,7 +29,7 @@ from torch import Tensor
 
 from muonlab import optim
 from muonlab.diagnostics import effective_step_size
-from muonlab.pinn import ROI_PATCHES, Helmholtz, HelmholtzSettings, LossTerms
+from muonlab.pinn import ROI_PATCHES, Helmholtz, LossTerms
 
 from .config import RunConfig
 from .split import wants_hybrid
@@ -39,7 +39,7 @@ from .task import EventRecord, StepLoss, Task
 def build_problem(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Helmholtz:
     """The ``Helmholtz`` protocol of ``config``; without ROI events its first event lies
     past the run's end, so every step samples Uniform(Omega) with the same streams."""
-    return Helmholtz.from_settings(HelmholtzSettings.from_items(config.settings), steps=config.steps, dtype=dtype, device=device)
+    return Helmholtz.from_settings(config.problem_settings(), steps=config.steps, dtype=dtype, device=device)
 
 
 def roi_detail(patch: int) -> str:

@@ -99,8 +99,7 @@ def _matrix_task(
 def awbt_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
     """AWB-T (SPEC 2.1): ``W = W0`` (d x d), loss ``1/2 ||AWB - T||^2``; metric
     ``rel_dist = ||W - W*||_F / ||W*||_F``; injection basis: the columns of V."""
-    s = dict(config.settings)
-    problem = AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, scale=s["scale"], dtype=dtype, device=device)
+    problem = AWBT.from_settings(config.problem_settings(), config.seed, dtype=dtype, device=device)
     W = nn.Parameter(problem.W0.clone())
     star_norm = torch.linalg.matrix_norm(problem.W_star)
 
@@ -124,8 +123,7 @@ def river_valley_task(config: RunConfig, device: torch.device, dtype: torch.dtyp
     gradient noise (``stochastic_loss``), the logged loss is the exact ``loss(W)``;
     metrics ``river_progress`` and ``wall_energy``; injection basis: W's columns; the
     Hessian loss is the exact (noise-free) ``loss(W)``."""
-    s = dict(config.settings)
-    problem = RiverValley(**s, seed=config.seed, dtype=dtype, device=device)
+    problem = RiverValley.from_settings(config.problem_settings(), config.seed, dtype=dtype, device=device)
     W = nn.Parameter(problem.W0.clone())
 
     def loss(step: int) -> StepLoss:
@@ -153,7 +151,7 @@ def digits_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> 
     baselines all parameters; metrics ``test_loss`` and ``test_acc``. The Hessian loss is
     the cross-entropy of a fixed evaluation batch: the batch stream's draw for step 0,
     which no training step uses (steps start at 1)."""
-    problem = DigitsMLP(seed=config.seed, **dict(config.settings), dtype=dtype, device=device)
+    problem = DigitsMLP.from_settings(config.problem_settings(), config.seed, dtype=dtype, device=device)
     model = problem.model
     hparams = dict(config.hparams)
     if wants_hybrid(config):

@@ -13,26 +13,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from muonlab.runner import ProblemPlugin, Setting
+from muonlab.runner import ProblemPlugin
+from muonlab.schema import Schema, at_least
 
 
-def _int_at_least(name: str, minimum: int, default: int, help: str) -> Setting:
-    return Setting(name, int, default, f">= {minimum}", lambda v: v >= minimum, help)
+@dataclass(frozen=True)
+class RegressionSettings(Schema):
+    """The ``[problem]`` keys: study validation, grids and ``muonlab list`` read them."""
+
+    owner: ClassVar[str] = "teacher_regression"
+    d_in: int = at_least(1, 16, "input dimension (columns of W)")
+    d_out: int = at_least(1, 8, "output dimension (rows of W)")
+    n: int = at_least(2, 256, "training samples")
+    batch_size: int = at_least(1, 32, "mini-batch size")
 
 
 class TeacherRegression(ProblemPlugin):
     description = "teacher-student linear regression y = W* x + b*, mini-batch MSE (example plugin)"
-    settings = (
-        _int_at_least("d_in", 1, 16, "input dimension (columns of W)"),
-        _int_at_least("d_out", 1, 8, "output dimension (rows of W)"),
-        _int_at_least("n", 2, 256, "training samples"),
-        _int_at_least("batch_size", 1, 32, "mini-batch size"),
-    )
+    schema = RegressionSettings
     default_steps = 200
     metrics = ("full_loss",)
     known_optimum = True
