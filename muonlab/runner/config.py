@@ -83,6 +83,14 @@ RUNNER_HPARAMS = {
     "momentum_hook": "set by the runner from [injection]",
 }
 Items = tuple[tuple[str, Any], ...]
+Grid = tuple[tuple[str, tuple[Any, ...]], ...]
+
+
+def grid_points(grid: Grid) -> Iterator[Items]:
+    """The cartesian product of a grid's axes as ``(key, value)`` pairs, first axis slowest."""
+    keys = [k for k, _ in grid]
+    for values in itertools.product(*(v for _, v in grid)):
+        yield tuple(zip(keys, values))
 
 
 @dataclass(frozen=True)
@@ -159,13 +167,11 @@ class OptimizerSpec:
 
     name: str
     label: str
-    grid: tuple[tuple[str, tuple[Any, ...]], ...]
+    grid: Grid
     hybrid: bool | None = None
 
     def combinations(self) -> Iterator[Items]:
-        keys = [k for k, _ in self.grid]
-        for values in itertools.product(*(v for _, v in self.grid)):
-            yield tuple(zip(keys, values))
+        return grid_points(self.grid)
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ class StudyConfig:
 
     name: str
     problem: str
-    problem_grid: tuple[tuple[str, tuple[Any, ...]], ...]
+    problem_grid: Grid
     injection: Items | None
     seeds: tuple[int, ...]
     steps: int
@@ -191,21 +197,17 @@ class StudyConfig:
     tuning: Tuning | None = None
     # Runs added once measured (matched-step controls, muonlab.runner.controls).
     extra_runs: tuple[RunConfig, ...] = ()
-    schedule_grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    schedule_grid: Grid = ()
 
     @property
     def kind(self) -> ProblemKind:
         return problem_kind(self.problem)
 
     def problem_combinations(self) -> Iterator[Items]:
-        keys = [k for k, _ in self.problem_grid]
-        for values in itertools.product(*(v for _, v in self.problem_grid)):
-            yield tuple(zip(keys, values))
+        return grid_points(self.problem_grid)
 
     def schedule_combinations(self) -> Iterator[Items]:
-        keys = [k for k, _ in self.schedule_grid]
-        for values in itertools.product(*(v for _, v in self.schedule_grid)):
-            yield tuple(zip(keys, values))
+        return grid_points(self.schedule_grid)
 
     def runs(self) -> tuple[RunConfig, ...]:
         out = []
@@ -374,7 +376,7 @@ def _grid_values(setting: Setting, value: Any, path: str) -> tuple[Any, ...]:
     return values
 
 
-def _problem_grid(kind: ProblemKind, table: Mapping[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+def _problem_grid(kind: ProblemKind, table: Mapping[str, Any]) -> Grid:
     names = tuple(s.name for s in kind.settings)
     _check_keys({k: v for k, v in table.items() if k != "name"}, names, "problem.")
     # Every setting appears in the grid (defaults filled), in declaration order, so that
@@ -383,11 +385,11 @@ def _problem_grid(kind: ProblemKind, table: Mapping[str, Any]) -> tuple[tuple[st
         (s.name, _grid_values(s, table[s.name], f"problem.{s.name}") if s.name in table else (s.default,))
         for s in kind.settings
     )
-    kind.check_grid(grid)
+    kind.check_points(map(dict, grid_points(grid)))
     return grid
 
 
-def _injection(value: Any, kind: ProblemKind, grid: tuple[tuple[str, tuple[Any, ...]], ...]) -> Items | None:
+def _injection(value: Any, kind: ProblemKind, grid: Grid) -> Items | None:
     if value is None:
         return None
     table = _table(value, "injection")
@@ -397,12 +399,10 @@ def _injection(value: Any, kind: ProblemKind, grid: tuple[tuple[str, tuple[Any, 
     settings = {s.name: _scalar(s, table[s.name], f"injection.{s.name}") if s.name in table else s.default for s in INJECTION_SETTINGS}
     if settings["alpha_max"] is None:  # absent: no cap, and run ids as before the key existed
         del settings["alpha_max"]
-    for values in itertools.product(*(v for _, v in grid)):
-        columns = kind.injection_columns(dict(zip((k for k, _ in grid), values)))
+    for point in map(dict, grid_points(grid)):
+        columns = kind.injection_columns(point)
         if settings["s"] > columns:
-            raise ConfigError(
-                f"injection.s: must be <= the problem's {columns} columns (problem {dict(zip((k for k, _ in grid), values))}), got {settings['s']}"
-            )
+            raise ConfigError(f"injection.s: must be <= the problem's {columns} columns (problem {point}), got {settings['s']}")
     return tuple(settings.items())
 
 

@@ -10,8 +10,7 @@ module adds what the runner needs to join a problem with optimizers: default ste
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,14 +52,13 @@ class ProblemKind:
     def setting(self, key: str) -> Setting | None:
         return next((s for s in self.settings if s.name == key), None)
 
-    def check_grid(self, grid: tuple[tuple[str, tuple[Any, ...]], ...]) -> None:
+    def check_points(self, points: Iterable[Mapping[str, Any]]) -> None:
         """The schema's joint rule at every grid point (:class:`ConfigError` naming
         ``problem.<key>`` at the first point that breaks it)."""
         if self.schema is None:
             return
-        keys = [k for k, _ in grid]
-        for values in itertools.product(*(v for _, v in grid)):
-            broken = self.schema.joint(dict(zip(keys, values)))
+        for point in points:
+            broken = self.schema.joint(point)
             if broken is not None:
                 raise ConfigError(f"problem.{broken[0]}: {broken[1]}")
 
