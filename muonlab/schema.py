@@ -14,9 +14,9 @@ The same declaration gives the problem constructor its defaults and checks
 (``AWBTSettings(d=1)`` raises ``AWBT.d: must be >= 2, got 1``), study validation its
 per-key check (``problem.d: ...``) and ``muonlab list`` its table, so the three cannot
 disagree. Dataclasses rather than pydantic: the schemas are flat tables of scalars whose
-errors must be one line in the project's own wording, which is ~100 lines here, and a
-model library would add a dependency whose messages would have to be rewritten anyway
-(docs/architecture.md).
+errors must be one line in the project's own wording and whose types must follow TOML's
+exactly; a model library would add a dependency whose coercions and messages would have
+to be switched off and rewritten (docs/architecture.md, "Settings schemas").
 
 This module imports nothing from muonlab: problems, the runner and diagnostics all use it.
 """

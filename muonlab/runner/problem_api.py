@@ -10,8 +10,9 @@ A package registers a :class:`ProblemPlugin` (a subclass, or an instance of one)
 The plugin declares its settings once, as the built-in problems do: a frozen dataclass
 subclassing :class:`muonlab.schema.Schema` (``schema``; fields with default, allowed range
 and help) or a tuple of :class:`~muonlab.schema.Setting` (``settings``), which study
-validation and ``muonlab list`` read, and builds one :class:`ProblemInstance` per run seed. The runner joins it with any optimizer (built-in
-or external, with the hybrid split where asked), logs the loss, the optimizer's
+validation and ``muonlab list`` read, and builds one :class:`ProblemInstance` per run
+seed. The runner joins it with any optimizer (built-in or external, with the hybrid
+split where asked), logs the loss, the optimizer's
 statistics and the instance's metrics, and runs the study's ``[diagnostics]`` on it:
 ``step_size`` and ``gram`` always, ``dom_bulk`` and ``spectrum`` when the instance has a
 functional ``loss_fn`` (its Hessian). A problem knows nothing of optimizers.
@@ -71,8 +72,8 @@ class ProblemPlugin:
     Class attributes: ``description`` (one line for ``muonlab list``), ``schema`` (a
     :class:`~muonlab.schema.Schema` dataclass of the ``[problem]`` keys; its
     :meth:`~muonlab.schema.Schema.joint` rule is checked at every grid point) and/or
-    ``settings`` (more keys as plain :class:`Setting` s, after the schema's), ``default_steps``, ``metrics`` (names of the
-    instance's ``metrics()``), ``known_optimum``, ``event_rho`` (default threshold of
+    ``settings`` (more keys as plain :class:`Setting` s, after the schema's),
+    ``default_steps``, ``metrics`` (names of the instance's ``metrics()``), ``known_optimum``, ``event_rho`` (default threshold of
     the event-aligned spike rule, SPEC 4).
     """
 
