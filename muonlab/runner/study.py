@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .backends import Backend, LocalBackend
-from .batched import describe_plan, plan_cells, run_cells
+from .cells import describe_plan, plan_cells, run_cells
 from .config import StudyConfig
 from .controls import TUNING_HEADER, match_rows, match_table, resolve_matched_step, resolve_tuning
 from .device import describe_device, resolve_device
