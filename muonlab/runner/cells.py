@@ -1,17 +1,27 @@
-"""Cells (SPEC 8): the runs of a study that differ only in seed, grouped into one
-unit of work, and the plan of how each cell runs (one seed batch, or one run per seed).
+"""Cells (SPEC 5, 8): the unit of work of every backend.
+
+A cell is S >= 1 run configs that differ only in seed. :func:`plan_cells` groups a
+study's runs into cells and decides how each runs: ``batched`` (its seeds trained as one
+vectorized run, :func:`~muonlab.runner.batched.execute_batch`) or ``sequential`` (one
+:func:`~muonlab.runner.run.execute` per seed, with the reason it cannot be batched).
+:func:`work_units` turns the plan into the cells a backend executes: a batched cell
+whole, a sequential one split into S = 1 cells so that its seeds still run in parallel.
+
+A backend (:mod:`muonlab.runner.backends`) executes cells wherever it runs them and
+hands back one :class:`FinishedCell` each: the cell's results, one per config, and the
+:class:`Placement` it ran at, which the study writes into ``manifest.json`` (``cells``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import os
+import socket
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .backends import Backend
-from .backends.base import call_with_threads
-from .batched import batch_support, execute_batch
+from .batched import batch_support
 from .config import RunConfig
 from .run import RunResult
 
@@ -25,6 +35,13 @@ class Cell:
     mode: str
     reason: str | None = None
 
+    @property
+    def key(self) -> str:
+        """A name unique among the cells of one plan (cells share no run): the first
+        run's id, ``+S-1`` for a cell of S > 1 seeds."""
+        first = self.configs[0].run_id
+        return first if len(self.configs) == 1 else f"{first}+{len(self.configs) - 1}"
+
     def describe(self) -> dict[str, Any]:
         """The cell's entry in ``manifest.json`` (``batching``)."""
         first = self.configs[0]
@@ -37,6 +54,47 @@ class Cell:
         if self.reason is not None:
             entry["reason"] = self.reason
         return entry
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a cell ran: the backend kind (``in-process``, ``process-pool``, ``dask``),
+    the host and process id of the process that executed it, and the Dask worker's
+    address (None elsewhere)."""
+
+    backend: str
+    host: str
+    pid: int
+    worker: str | None = None
+
+    @classmethod
+    def here(cls, backend: str, worker: str | None = None) -> Placement:
+        """This process, as the executor of a cell on ``backend``."""
+        return cls(backend, socket.gethostname(), os.getpid(), worker)
+
+    def describe(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"backend": self.backend, "host": self.host, "pid": self.pid}
+        if self.worker is not None:
+            entry["worker"] = self.worker
+        return entry
+
+
+@dataclass(frozen=True)
+class FinishedCell:
+    """A cell a backend is done with: one result per config, in order, and where it ran
+    (None when it never finished anywhere: its worker kept dying, every run ``failed``)."""
+
+    cell: Cell
+    results: tuple[RunResult, ...]
+    placement: Placement | None
+
+    def describe(self) -> dict[str, Any]:
+        """The cell's entry in ``manifest.json`` (``cells``)."""
+        return {
+            "run_ids": [c.run_id for c in self.cell.configs],
+            "mode": self.cell.mode,
+            "ran_on": None if self.placement is None else self.placement.describe(),
+        }
 
 
 def _cell_key(config: RunConfig) -> str:
@@ -58,6 +116,27 @@ def plan_cells(configs: Sequence[RunConfig]) -> list[Cell]:
     return cells
 
 
+def single_cells(configs: Iterable[RunConfig]) -> list[Cell]:
+    """One S = 1 sequential cell per config (a study without ``batch_seeds``)."""
+    return [Cell((config,), "sequential") for config in configs]
+
+
+def work_units(cells: Sequence[Cell], skip: frozenset[str] = frozenset()) -> list[Cell]:
+    """The cells to execute for the plan ``cells`` when the runs in ``skip`` are finished:
+    a batched cell with any run missing, whole (it always trains all its seeds, so that
+    a resumed study reproduces the bytes of an uninterrupted one: a slice's rounding may
+    depend on the batch it is in; the caller records only the missing runs); a
+    sequential cell as one S = 1 cell per missing run, so its seeds run in parallel."""
+    units: list[Cell] = []
+    for cell in cells:
+        if cell.mode == "batched":
+            if any(c.run_id not in skip for c in cell.configs):
+                units.append(cell)
+        else:
+            units.extend(Cell((c,), cell.mode, cell.reason) for c in cell.configs if c.run_id not in skip)
+    return units
+
+
 def describe_plan(cells: Sequence[Cell]) -> str:
     """One line for the CLI: how many cells run batched, and why the others do not."""
     batched = [c for c in cells if c.mode == "batched"]
@@ -69,20 +148,3 @@ def describe_plan(cells: Sequence[Cell]) -> str:
     if reasons:
         text += "; one run per seed for " + "; ".join(f"{n} cell{'s' * (n > 1)}: {r}" for r, n in reasons.items())
     return text
-
-
-def run_cells(cells: Sequence[Cell], backend: Backend, *, skip: frozenset[str] = frozenset()) -> Iterator[RunResult]:
-    """Results of every cell but the runs in ``skip`` (finished earlier): seed batches
-    run in this process one after another, on one torch thread (each is one vectorized
-    program already), the
-    sequential runs go to ``backend``. A batch always trains all its seeds, so that a
-    resumed study reproduces the bytes of an uninterrupted one (a slice's rounding may
-    depend on the batch it is in)."""
-    for cell in cells:
-        if cell.mode == "batched" and any(c.run_id not in skip for c in cell.configs):
-            # One torch thread, as every backend runs a single run: the same arithmetic
-            # whatever the backend, and no oversubscription stalls on a busy machine.
-            results = call_with_threads(execute_batch, cell.configs, 1)
-            yield from (r for r in results if r.run_id not in skip)
-    sequential = [c for cell in cells if cell.mode == "sequential" for c in cell.configs if c.run_id not in skip]
-    yield from backend.run_all(sequential)
