@@ -220,6 +220,8 @@ def build(seeds: Seeds, device: torch.device, dtype: torch.dtype) -> Task:
             "steps_to_threshold": np.reshape(reached, seeds.shape),
         }
 
+    # an unbatched injection's events carry no slice (records(None): all of them)
+    seed_slices = range(len(seeds.configs)) if seeds.batched else [None]
     names = [n for n, _ in named]
     fixed_x, fixed_y = valid[0]
 
@@ -237,8 +239,7 @@ def build(seeds: Seeds, device: torch.device, dtype: torch.dtype) -> Task:
         metrics=lambda: dict(row),
         finals=finals,
         event_steps=() if bursts is None else bursts.event_steps(steps),
-        seed_events=None if bursts is None else lambda: [bursts.records(i if seeds.batched else None)
-                                                         for i in range(len(seeds.configs))],
+        seed_events=None if bursts is None else lambda: [bursts.records(i) for i in seed_slices],
         loss_fn=None if seeds.batched else loss_fn,
         after_step=after_step,
         row_steps=tuple(evals),
