@@ -15,7 +15,8 @@ import torch
 from muonlab import optim
 from muonlab.runner import parse_study, run, run_study
 from muonlab.runner.adapters import Seeds, build_cell_task, build_task
-from muonlab.runner.batched import plan_cells, run_batch
+from muonlab.runner.batched import run_batch
+from muonlab.runner.cells import plan_cells
 from muonlab.runner.steplog import StepLog
 from muonlab.runner.task import Task
 from muonlab.toyproblems import awbt as awbt_module

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from muonlab.runner import parse_study, run
-from muonlab.runner.batched import plan_cells, run_batch
 from muonlab.runner.adapters import Seeds, build_cell_task, build_task
+from muonlab.runner.batched import run_batch
+from muonlab.runner.cells import plan_cells
 
 # float32 tolerance: vmap batches the matmuls and reductions of the S seeds, which may
 # round differently in the last digits than the per-seed programs.
