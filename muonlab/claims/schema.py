@@ -190,7 +190,7 @@ def _check_metric(metric: str, kind: str, study: StudyConfig, path: Path, key: s
             raise _fail(path, key, f"unknown metric {metric!r} for kind cost; allowed: {', '.join(COST_METRICS)}")
         return
     columns = summary_columns(study)
-    on = {k for k, v in study.diagnostics.__dict__.items() if v}
+    on = {name for name, _ in study.diagnostics.entries}
     step_columns = [c for c, needs in STEP_COLUMNS.items() if needs is None or needs in on]
     parts = metric.split(".")
     if len(parts) == 3 and parts[0] == "steps" and parts[1] in STEP_AGGREGATES and parts[2] in step_columns:

@@ -22,16 +22,18 @@ the other seeds (tested); the batch stops early only once every seed has diverge
 The digits MLP and the Helmholtz PINN run as vmapped seed ensembles
 (:mod:`muonlab.runner.ensemble`). Cells whose optimizer has no batched mode (sgd, adamw,
 sf-adamw, da/sc/df-muon), whose settings rule out an ensemble
-(:func:`~muonlab.runner.ensemble.ensemble_limit`), or with ``[diagnostics]`` observers run
-one run per seed, and the plan says why
-(:func:`plan_cells`, written to ``manifest.json`` and printed by the CLI).
+(:func:`~muonlab.runner.ensemble.ensemble_limit`), or with a ``[diagnostics]`` plugin
+that cannot observe a seed batch run one run per seed, and the plan says why
+(:func:`plan_cells`, written to ``manifest.json`` and printed by the CLI). The other
+diagnostics observe each seed of the batch on its own slice
+(:mod:`muonlab.runner.seed_observer`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,8 +50,10 @@ from .device import DTYPES, resolve_device
 from .closed_loop import with_column_scales
 from .ensemble import digits_batch, ensemble_limit, helmholtz_batch
 from .gpt_ensemble import gpt_batch
+from .observers import Artifacts
 from .run import RunResult, assemble_result, failed_result, final_metrics, train_steps
 from .schedules import build_schedule
+from .seed_observer import batch_observer
 from .seeding import seeded
 from .steplog import StepLog
 from .task import SeedBatch, StepLoss, Task, summed
@@ -147,8 +151,8 @@ def batch_support(config: RunConfig) -> str | None:
         return f"problem {config.problem!r} has no seed-batched path"
     if "batched" not in optim.hyperparameters(config.optimizer):
         return f"optimizer {config.optimizer!r} has no batched mode"
-    if config.diagnostics.enabled:
-        return "[diagnostics] observers follow one run each"
+    if unbatchable := config.diagnostics.unbatchable():
+        return f"[diagnostics] {', '.join(unbatchable)} cannot observe a seed batch"
     return ensemble_limit(config)
 
 
@@ -162,11 +166,16 @@ def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
     with seeded(first.seed):
         batch = BATCH_BUILDERS[first.problem](configs, device, DTYPES[first.dtype])
         log = StepLog(first.steps, first.every, device, batch=len(configs), extra=batch.task.row_steps)
-        train_steps(batch.task, log, first.steps, schedule=build_schedule(batch.task.optimizer, dict(first.schedule), first.steps))
+        observer = batch_observer(configs, batch.task, log.is_logged, device, DTYPES[first.dtype])
+        schedule = build_schedule(batch.task.optimizer, dict(first.schedule), first.steps)
+        train_steps(batch.task, log, first.steps, observer, schedule)
     steps_run = [first.steps if d is None else d for d in log.diverged]
     finals: dict[str, np.ndarray] = {}
+    artifacts: list[Artifacts] = [{} for _ in configs]
     if None in log.diverged:
         finals = {k: v.cpu().numpy() for k, v in final_metrics(batch.task).items()}
+        if observer is not None:
+            artifacts = observer.finish([d is None for d in log.diverged])
     losses, columns = log.to_host(max(steps_run))
     events = batch.seed_events()
     results = []
@@ -174,7 +183,8 @@ def run_batch(configs: Sequence[RunConfig]) -> list[RunResult]:
         rows = int(np.searchsorted(columns["step"], n, side="right"))
         own = {k: v[:rows] if k == "step" else v[:rows, i] for k, v in columns.items()}
         own_finals = {k: float(v[i]) for k, v in finals.items()} if diverged is None else {}
-        results.append(assemble_result(config, losses[:n, i], own, events[i], batch.task.event_steps, diverged, own_finals))
+        result = assemble_result(config, losses[:n, i], own, events[i], batch.task.event_steps, diverged, own_finals)
+        results.append(replace(result, artifacts=artifacts[i]))
     return results
 
 

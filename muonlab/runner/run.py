@@ -5,7 +5,8 @@ Per step: ``zero_grad``, loss, ``backward``, gradient hook (gradient-site inject
 ``last_stats_tensors()``, the task's metrics) stay on the device
 (:class:`~muonlab.runner.steplog.StepLog`); the host reads them at flush points only,
 where a NaN/inf loss or parameter stops the run as ``diverged``. The study's
-``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step.
+``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step;
+their end-of-run artifacts (e.g. the spectral density) come back in ``artifacts``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .external_task import build_task
-from .observers import RunObserver, spectrum_columns
+from .observers import Artifacts, RunObserver
 from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
 from .schedules import Schedule, build_schedule
 from .seeding import seeded
@@ -50,11 +51,17 @@ class RunResult:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     events: tuple[EventRecord, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
-    spectrum: dict[str, np.ndarray] | None = None
+    # end-of-run tables of the diagnostics, name -> columns (runs/<run_id>.<name>.csv)
+    artifacts: Artifacts = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
         return self.config.run_id
+
+    @property
+    def spectrum(self) -> dict[str, np.ndarray] | None:
+        """The ``[diagnostics] spectrum`` density's columns, None when not recorded."""
+        return self.artifacts.get("spectrum")
 
 
 def failed_result(config: RunConfig, error: BaseException) -> RunResult:
@@ -77,20 +84,19 @@ def run(config: RunConfig) -> RunResult:
     with seeded(config.seed):
         task = build_task(config, device=device, dtype=DTYPES[config.dtype])
         log = StepLog(config.steps, config.every, device, extra=task.row_steps)
-        observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
+        observer = RunObserver.for_run(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
             if config.diagnostics.enabled else None
         schedule = build_schedule(task.optimizer, dict(config.schedule), config.steps)
         train_steps(task, log, config.steps, observer, schedule)
     diverged_step = log.diverged[0]
     finals: dict[str, float] = {}
-    spectrum = None
+    artifacts: Artifacts = {}
     if diverged_step is None:
         finals = {k: float(v) for k, v in final_metrics(task).items()}
-        density = observer.spectrum() if observer is not None else None
-        spectrum = None if density is None else spectrum_columns(density)
+        artifacts = observer.finish()[0] if observer is not None else {}
     losses, columns = log.to_host(config.steps if diverged_step is None else diverged_step)
     result = assemble_result(config, losses, columns, task.events(), task.event_steps, diverged_step, finals)
-    return replace(result, spectrum=spectrum)
+    return replace(result, artifacts=artifacts)
 
 
 def final_metrics(task: Task) -> dict[str, Any]:
