@@ -55,6 +55,7 @@ class DomBulk(Diagnostic):
     settings = SETTINGS
     spec = DomBulkSpec
     needs_loss_fn = True
+    columns = tuple(f"r_{kind}{suffix}" for suffix in ("", "_gradient", "_momentum") for kind in ("dom", "bulk"))
     column_order = 2
     _before: list[Tensor] | None = None
     _grad: list[Tensor] | None = None

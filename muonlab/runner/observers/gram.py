@@ -28,6 +28,7 @@ class Gram(Diagnostic):
     description = "Gram diagonal dominance gram_r_avg, gram_r_min, gram_r_max of the momenta (RMNP eqs. 5-6); key every"
     settings = SETTINGS
     spec = GramSpec
+    columns = tuple(f"gram_{s}" for s in GRAM_STATS)
     column_order = 1
 
     def after_step(self, step: int) -> dict[str, Tensor]:

@@ -44,6 +44,8 @@ class Diagnostic:
         without one is refused when the run starts);
       batchable: whether it can observe each seed of a seed-batched cell (the math
         separates by seed); a cell with an enabled non-batchable one runs seed by seed;
+      columns: the per-step CSV columns it writes that claims may aggregate
+        (``steps.median.<column>``, muonlab.claims.schema);
       column_order: where its columns go in a row (lower first; ties in registry order).
     """
 
@@ -53,6 +55,7 @@ class Diagnostic:
     spec: ClassVar[type | None] = None
     needs_loss_fn: ClassVar[bool] = False
     batchable: ClassVar[bool] = True
+    columns: ClassVar[tuple[str, ...]] = ()
     column_order: ClassVar[int] = 100
 
     def __init__(self, spec: Any, view: SeedView, *, is_logged: Callable[[int], bool]) -> None:

@@ -15,6 +15,7 @@ class StepSize(Diagnostic):
 
     name = "step_size"
     description = "effective step size s_t = ||theta_t - theta_{t-1}|| / sqrt(P) on every logged row (true|false)"
+    columns = ("step_size",)
     column_order = 0
     _before: list[Tensor] | None = None
 
