@@ -15,14 +15,17 @@ Lanczos start vectors come from a generator seeded by the run seed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from muonlab.diagnostics import DomBulkTracker, hessian_operator
+from muonlab.diagnostics import DomBulkTracker, Operator, hessian_operator
 
 from ..settings import ConfigError, float_at_least, int_at_least
 from .protocol import Diagnostic, NameList, settings_record
+from .seed_view import SeedView
 
 VECTORS = ("update", "gradient", "momentum")
 SETTINGS = (
@@ -60,12 +63,12 @@ class DomBulk(Diagnostic):
     _before: list[Tensor] | None = None
     _grad: list[Tensor] | None = None
 
-    def __init__(self, spec, view, *, is_logged) -> None:
+    def __init__(self, spec: Any, view: SeedView, *, is_logged: Callable[[int], bool]) -> None:
         super().__init__(spec, view, is_logged=is_logged)
         self.tracker = DomBulkTracker(spec.k, spec.every, spec.refresh, tol=spec.tol, max_iter=spec.max_iter, seed=view.seed)
 
     @classmethod
-    def check(cls, spec, path: str, *, log_every: int) -> None:
+    def check(cls, spec: Any, path: str, *, log_every: int) -> None:
         if spec.max_iter < spec.k:
             raise ConfigError(f"{path}.max_iter: must be >= k = {spec.k}, got {spec.max_iter}")
         super().check(spec, path, log_every=log_every)
@@ -92,7 +95,7 @@ class DomBulk(Diagnostic):
         self._before = self._grad = None
         return row
 
-    def _hessian(self):
+    def _hessian(self) -> Operator:
         return hessian_operator(self.view.loss_fn, [p.detach().clone() for p in self.view.params])
 
     def _vectors(self, params: list[Tensor]) -> dict[str, Tensor]:
