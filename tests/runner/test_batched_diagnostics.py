@@ -9,7 +9,8 @@ import torch
 from test_batched import ns5_step_error_bound
 
 from muonlab.runner import parse_study, run
-from muonlab.runner.batched import awbt_batch, plan_cells, run_batch
+from muonlab.runner.batched import awbt_batch, run_batch
+from muonlab.runner.cells import plan_cells
 from muonlab.runner.observers import DIAGNOSTICS, RunObserver
 from muonlab.runner.observers.protocol import Diagnostic
 from muonlab.runner.seed_observer import batch_observer
