@@ -31,7 +31,8 @@ import torch
 
 from _awbt_operator import AWBTHessian
 from muonlab.diagnostics import DomBulkTracker, EigenResult, Operator, lanczos, power_iteration
-from muonlab.runner import observers, parse_study, run
+from muonlab.runner import parse_study, run
+from muonlab.runner.observers import dom_bulk
 from muonlab.toyproblems import AWBT
 
 
@@ -143,11 +144,11 @@ def recorded_refreshes() -> Iterator[list[Operator]]:
                 return operators[-1]
             return super().update(step, factory, vectors)
 
-    original, observers.DomBulkTracker = observers.DomBulkTracker, Recording
+    original, dom_bulk.DomBulkTracker = dom_bulk.DomBulkTracker, Recording
     try:
         yield operators
     finally:
-        observers.DomBulkTracker = original
+        dom_bulk.DomBulkTracker = original
 
 
 def seconds_per_matvec(op: Operator, n: int = 50) -> float:
