@@ -214,5 +214,9 @@ def test_hessian_diagnostics_on_a_pinn(tmp_path: Path) -> None:
     assert entry["status"] == "done"
     rows = pd.read_csv(out / "runs" / f"{entry['run_id']}.csv")
     observed = rows[rows["step"] % 16 == 0]
-    assert np.allclose(observed["r_dom"] ** 2 + observed["r_bulk"] ** 2, 1.0)
+    # r_dom^2 + r_bulk^2 = 1 in float64 (test_projections); the rows hold each rounded to
+    # float32 (np.float32 of the parsed text recovers it): <= 2 eps32 (r_dom^2 + r_bulk^2)
+    # from the two roundings, squared in float64.
+    r_dom, r_bulk = (observed[c].to_numpy(np.float64).astype(np.float32).astype(np.float64) for c in ("r_dom", "r_bulk"))
+    assert (np.abs(r_dom**2 + r_bulk**2 - 1.0) <= 2 * EPS32 + 1e-12).all()
     assert (out / "runs" / f"{entry['run_id']}.spectrum.csv").exists()
