@@ -47,25 +47,64 @@ def energy_ratio_f64(M: torch.Tensor, beta_E: float, bias: bool, eps: float) -> 
     return E / ((E_ref / (1 - beta_E) if bias else E_ref) + eps)
 
 
+def awbt_problem(config: RunConfig) -> AWBT:
+    """The float32 AWB-T instance of a run (the same A, B, T, W0 as its task's)."""
+    s = dict(config.settings)
+    return AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, scale=s["scale"])
+
+
+def awbt_gradient_bound(problem: AWBT, W: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(G, e_G, R, e_R)`` at the float32 parameter ``W`` (in float64): the gradient and
+    residual and one float32 evaluation's per-entry error bounds. R = (A W) B - T: two
+    matmuls of inner size d and a subtraction; autograd's dL/dR = scale R (the constant
+    product rounds twice), then A^T dR B^T (two more matmuls)."""
+    A, B, T = (x.double() for x in (problem.A, problem.B, problem.T))
+    W, d, scale = W.double(), problem.d, problem.scale
+    R = A @ W @ B - T
+    e_R = (2 * d + 1) * EPS32 * (A.abs() @ W.abs() @ B.abs() + T.abs())
+    G = scale * A.T @ R @ B.T
+    e_G = scale * (A.abs().T @ (e_R + 2 * EPS32 * R.abs()) @ B.abs().T + 2 * d * EPS32 * A.abs().T @ R.abs() @ B.abs().T)
+    return G, e_G, R, e_R
+
+
+def trasmuon_warmup_step_bound(problem: AWBT, W: torch.Tensor, state: dict, group: dict) -> tuple[float, float]:
+    """``(bound, move)``: a bound on ||W_batched - W_single||_F after one TrasMuon step
+    with c = 1 (t <= T_w) from the SAME float32 state (W, momentum, v_row) on both sides,
+    and the step's exact size ||u||_F. The gradients differ by their evaluation's
+    rounding (awbt_gradient_bound), the momentum lerp rounds 3 times per entry, the
+    pre-scaling once; then NS5 (ns5_input_float32_fro_bound) and the calibrated NorMuon
+    map's Jacobian in O (spectral norm) plus its (m n / 2 + 10) eps32 |u|; W - u rounds
+    once per entry. Twice one side's error, in the Frobenius norm."""
+    assert group["clip"] is False or state.get("step", 0) + 1 <= group["T_w"]
+    m, n = W.shape
+    G, e_G, _, _ = awbt_gradient_bound(problem, W)
+    beta, b2, eps = group["beta1"], group["beta2"], group["eps"]
+    M_prev = state["momentum_buffer"].double() if state else torch.zeros_like(G)
+    v_prev = state["v_row"].double() if state else torch.zeros(m, dtype=torch.float64)
+    U = beta * M_prev + (1 - beta) * G
+    e_U = (1 - beta) * e_G.norm().item() + 3 * EPS32 * (M_prev.norm().item() + G.norm().item()) + EPS32 * U.norm().item()
+    O = ns5_f64(U)
+    e_O = ns5_input_float32_fro_bound(U, e_U)
+    c = group["lr"] * math.sqrt(m * n)
+    u = normuon_update(O, v_prev, b2, eps, c)
+    e_u = jacobian_spectral_norm(normuon_update, O, 0, v_prev, b2, eps, c) * e_O + (m * n / 2 + 10) * EPS32 * u.norm().item()
+    return 2 * (e_u + EPS32 * (W.double().abs() + u.abs()).norm().item()), u.norm().item()
+
+
 def awbt_first_step_bounds(config: RunConfig) -> tuple[dict[str, float], dict[str, float]]:
     """``(bounds, model)`` for the logged row of step 1: ``bounds[column]`` bounds
     |batched - sequential| of that column, ``model[column]`` is its exact value (float64
     transcription of the optimizer's first step), so that each side can be checked
     against it too."""
-    s = dict(config.settings)
-    problem = AWBT(d=s["d"], kappa=s["kappa"], fix_V=s["fix_V"], seed=config.seed, scale=s["scale"])
-    A, B, T, W, W_star = (x.double() for x in (problem.A, problem.B, problem.T, problem.W0, problem.W_star))
-    scale, d = problem.scale, problem.d
+    problem = awbt_problem(config)
+    W = problem.W0.double()
+    W_star = problem.W_star.double()
+    d = problem.d
     m, n = W.shape
-    R = A @ W @ B - T
-    L = 0.5 * scale * (R * R).sum()
-    G = scale * A.T @ R @ B.T
-    # R = (A W) B - T: two matmuls of inner size d and a subtraction.
-    e_R = (2 * d + 1) * EPS32 * (A.abs() @ W.abs() @ B.abs() + T.abs())
-    # Autograd: dL/dR = scale R (the constant product rounds twice), then A^T dR B^T.
-    e_G = scale * (A.abs().T @ (e_R + 2 * EPS32 * R.abs()) @ B.abs().T + 2 * d * EPS32 * A.abs().T @ R.abs() @ B.abs().T)
+    G, e_G, R, e_R = awbt_gradient_bound(problem, W)
+    L = 0.5 * problem.scale * (R * R).sum()
     # L = (scale / 2) sum R^2: R's error through 2 |R|, d^2 squares summed, two products.
-    loss_side = scale * (R.abs() * e_R).sum().item() + (d * d + 3) * EPS32 * L.item()
+    loss_side = problem.scale * (R.abs() * e_R).sum().item() + (d * d + 3) * EPS32 * L.item()
     bounds, model = {"loss": 2 * loss_side}, {"loss": L.item()}
 
     optimizer = build_task(config, device=torch.device("cpu"), dtype=torch.float32).optimizer
