@@ -43,6 +43,8 @@ def test_matches_eigh_on_random_symmetric(which: str, k: int) -> None:
     torch.testing.assert_close(res.eigenvectors.T @ res.eigenvectors, torch.eye(k, dtype=torch.float64),
                                atol=1e-10, rtol=0)
     true_residuals = (A @ res.eigenvectors - res.eigenvectors * res.eigenvalues).norm(dim=0)
+    # bound: both are float64 norms of the same residual (stored products vs A y), within
+    # (n + k) eps64 ||A|| ~ 1e-13 of each other
     torch.testing.assert_close(res.residuals, true_residuals, atol=1e-12, rtol=1e-6)
     assert bool(res.converged.all())
     assert bool((res.residuals <= 1e-10 * res.eigenvalues.abs()).all())

@@ -186,6 +186,6 @@ def test_df_muon():
         etas.append(eta)
         assert stats["eta_t"] == pytest.approx(eta, rel=1e-4)
         assert stats["d_t"] == pytest.approx(d, rel=1e-4)
-        for a, b in zip(got, W):
+        for a, b in zip(got, W):  # empirical, NOT derived (see the top of this test)
             torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
     assert len(set(round(e, 12) for e in etas)) > 2  # the search picked different candidates
