@@ -15,7 +15,8 @@ import torch
 
 from muonlab import optim
 from muonlab.runner import parse_study, run, run_study
-from muonlab.runner.batched import awbt_batch, plan_cells, run_batch
+from muonlab.runner.batched import awbt_batch, run_batch
+from muonlab.runner.cells import plan_cells
 from muonlab.runner.spikes import spike_statistics
 from muonlab.runner.steplog import StepLog
 from muonlab.runner.task import EventRecord
