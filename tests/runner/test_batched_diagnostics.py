@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_batched import ns5_step_error_bound
+from tests.runner.first_step_bounds import awbt_first_step_bounds
 
 from muonlab.runner import parse_study, run
 from muonlab.runner.adapters import Seeds, build_cell_task, build_task
@@ -80,29 +80,30 @@ def test_batch_observes_each_seed_as_its_own_run_from_the_same_state() -> None:
 
 def test_batched_cell_with_diagnostics_equals_sequential_runs() -> None:
     """End to end in float32: the batched cell's per-seed r_dom, r_bulk and step_size
-    equal those of each seed run alone within the bound that follows from the parameter
-    bound of the batched vs single matmuls (:func:`test_batched.ns5_step_error_bound`):
+    at step 1 equal those of each seed run alone within the bound that follows from the
+    update's float32 bound (:func:`tests.runner.first_step_bounds.awbt_first_step_bounds`,
+    a float64 model of the first step; later steps feed the rounding back through the
+    gradient, which no useful bound follows at kappa = 100 over several steps):
 
     - AWB-T's Hessian is constant, and its HVP (A^T A V B B^T) does not read W, so both
       modes refresh the same subspace Q from the same start vector: identical bits
       (likewise the spectrum, asserted equal);
-    - |W_b - W_s| <= b(t) per entry, so the update u_t = W_t - W_{t-1} differs by
-      ||du||_F <= d (b(t) + b(t-1)) (d^2 entries);
+    - each side's update u differs from the exact one by <= e_u in the Frobenius norm,
+      so ||u_b - u_s||_F <= 2 e_u <= bounds["update_fro"];
     - r = ||Q^T u|| / ||u|| moves by <= 2 ||du|| / ||u|| (numerator and denominator are
       1-Lipschitz in u, r <= 1), plus each mode's own float32 rounding of the
       projection, <= 2 (d^2 + k) eps (gamma of the two inner products);
-    - s_t = ||u|| / d moves by <= ||du|| / d (accumulated in float64: no rounding)."""
-    d, lr, steps = 8, 0.02, 4
+    - s = ||u|| / d moves by <= ||du|| / d (accumulated in float64: no rounding)."""
+    d, lr = 8, 0.02
     diagnostics = "[diagnostics]\ndom_bulk = { k = 3, every = 1, refresh = 2 }\nstep_size = true\nspectrum = { n_probes = 2, n_steps = 8 }\n"
-    configs = parse_study(study("trasmuon", d=d, lr=lr, steps=steps, diagnostics=diagnostics)).runs()
+    configs = parse_study(study("trasmuon", d=d, lr=lr, steps=1, diagnostics=diagnostics)).runs()
     (cell,) = plan_cells(configs)
     assert cell.mode == "batched", cell.reason
     sequentials = [run(config) for config in configs]
     for i, batched in enumerate(run_batch(configs)):
         sequential, other = sequentials[i], sequentials[1 - i]
         assert list(batched.columns) == list(sequential.columns)
-        t = sequential.columns["step"]
-        du = d * (ns5_step_error_bound(d, lr, t) + ns5_step_error_bound(d, lr, t - 1))
+        du = awbt_first_step_bounds(configs[i])[0]["update_fro"]
         norm_u = sequential.columns["step_size"].astype(np.float64) * d
         bound = 2 * du / norm_u + 2 * (d * d + 3) * EPS
         for key in ("r_dom", "r_bulk"):
