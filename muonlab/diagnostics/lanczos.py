@@ -112,8 +112,7 @@ class LanczosProcess:
 
     def _project_out(self, w: torch.Tensor, j: int) -> tuple[torch.Tensor, float]:
         """Remove the components of ``w`` along ``deflate`` and ``v_0..v_{j-1}`` (DGKS);
-        return the result and its norm. ``w`` must be a tensor this process owns (it may
-        be overwritten)."""
+        return the result (a new tensor unless there is nothing to remove) and its norm."""
         rows = self._all_rows[: self._n_locked + j]
         if rows.shape[0] == 0:
             return w, float(w.norm())
