@@ -14,7 +14,8 @@ import torch
 
 from muonlab import optim
 from muonlab.runner import parse_study, run, run_study
-from muonlab.runner.batched import awbt_batch, plan_cells, run_batch
+from muonlab.runner.batched import awbt_batch, run_batch
+from muonlab.runner.cells import plan_cells
 from muonlab.runner.steplog import StepLog
 from muonlab.runner.tasks import Task, build_task
 from muonlab.toyproblems import awbt as awbt_module

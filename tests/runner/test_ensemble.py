@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from muonlab.runner import parse_study, run
-from muonlab.runner.batched import plan_cells, run_batch
+from muonlab.runner.batched import run_batch
+from muonlab.runner.cells import plan_cells
 from muonlab.runner.ensemble import digits_batch
 from muonlab.runner.tasks import build_task
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from muonlab.cli import main
-from muonlab.runner import LocalBackend, RunConfig, RunResult, load_study_config, run, run_study
+from muonlab.runner import LocalBackend, load_study_config, run, run_study
 from muonlab.runner import tasks
+from muonlab.runner.cells import Cell, FinishedCell
 from muonlab.runner.spikes import SPIKE_COLUMNS
 
 
@@ -82,16 +83,17 @@ class _Killed(Exception):
 
 
 class _DiesAfter:
-    """A backend that stops the study (like a kill) after ``n`` results."""
+    """A backend that stops the study (like a kill) after ``n`` cells (one run each in
+    a study without ``batch_seeds``)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
-        for i, result in enumerate(LocalBackend().run_all(configs)):
+    def run_cells(self, cells: Sequence[Cell]) -> Iterator[FinishedCell]:
+        for i, finished in enumerate(LocalBackend().run_cells(cells)):
             if i == self.n:
                 raise _Killed
-            yield result
+            yield finished
 
 
 class _Counting(LocalBackend):
@@ -99,9 +101,9 @@ class _Counting(LocalBackend):
         super().__init__()
         self.seen: list[str] = []
 
-    def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
-        self.seen.extend(c.run_id for c in configs)
-        yield from super().run_all(configs)
+    def run_cells(self, cells: Sequence[Cell]) -> Iterator[FinishedCell]:
+        self.seen.extend(c.run_id for cell in cells for c in cell.configs)
+        yield from super().run_cells(cells)
 
 
 def test_resume_skips_finished_runs_and_matches_uninterrupted(tmp_path: Path, tiny_study: Path) -> None:
