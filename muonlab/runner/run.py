@@ -22,7 +22,7 @@ from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .external_task import build_task
 from .observers import RunObserver, spectrum_columns
-from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
+from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode, want_stats
 from .schedules import Schedule, build_schedule
 from .seeding import seeded
 from .spikes import spike_statistics
@@ -196,6 +196,7 @@ def _train_step(
     logged = log.is_logged(step)
     if deltas is not None and logged:
         deltas.before_step()
+    want_stats(optimizer, logged)
     optimizer.step()
     if schedule is not None:
         schedule.step()
