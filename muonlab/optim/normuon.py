@@ -16,7 +16,7 @@ from .validation import check_bool, check_coefficient, check_positive, ns_dtype_
 from .zeropower import zeropower
 
 
-def calibrated_step(O_hat: Tensor, lr: float, eps: float) -> Tensor:
+def calibrated_step(O_hat: Tensor, lr: float, eps: float | Tensor) -> Tensor:
     """``lr sqrt(m n) / (||O_hat||_F + eps)`` per matrix: makes the update RMS equal ``lr``."""
     m, n = O_hat.shape[-2:]
     return lr * math.sqrt(m * n) / (O_hat.norm(dim=(-2, -1)) + eps)
