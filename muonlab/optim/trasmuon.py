@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .base import MatrixOptimizer, MomentumHook, validate_common
+from .base import MatrixOptimizer, MomentumHook, decay_weights, validate_common
 from .column_clip import column_clip_coefficient, column_energy, energy_ratio, median_energy
 from .constants import constant
 from .normuon import calibrated_step
@@ -170,7 +170,7 @@ class TrasMuon(MatrixOptimizer):
 
             # The fixed numbers as cached 0-d tensors: the same values, cheaper ops.
             eps_t = constant(eps, p.dtype, p.device)
-            p.mul_(1.0 - lr * group["weight_decay"])
+            decay_weights(p, lr, group["weight_decay"])
             self.momentum_step(p, p.grad, M, group["beta1"], False, t)
             M_scaled = M / M.norm(dim=(-2, -1), keepdim=True).div_(constant(math.sqrt(m * n), p.dtype, p.device)).add_(eps_t)
             O = zeropower(M_scaled, group["ns_steps"], dtype=group["ns_dtype"]).to(p.dtype)
