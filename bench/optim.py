@@ -61,12 +61,32 @@ def label(shapes: Sequence[Shape]) -> str:
 MUON_SHAPES = [(256, 256), (512, 512), (1024, 256), (4096, 1024)]
 
 
+# The largest shape runs only when its projected time fits this budget (seconds for both
+# candidates: 2 warm-up calls and ``rounds`` timed calls each). bf16 matmuls are slow on
+# some CPUs, where one 4096 x 1024 step takes minutes.
+MUON_BUDGET_S = 180.0
+
+
+def muon_ns_cost(shape: Shape) -> int:
+    """``min(m, n)^2 max(m, n)``: how the NS5 work of one step grows with the shape."""
+    m, n = shape
+    return min(m, n) ** 2 * max(m, n)
+
+
 def bench_muon(device: torch.device, rounds: int) -> list[tuple[str, float, float]]:
     rows = []
+    per_cost = None  # seconds per unit of muon_ns_cost, from the shapes measured so far
     for shape in MUON_SHAPES:
+        if per_cost is not None and per_cost * muon_ns_cost(shape) * 2 * (rounds + 2) > MUON_BUDGET_S:
+            projected = per_cost * muon_ns_cost(shape)
+            print(f"   skipped {label([shape])}: one step projected at {projected:.1f} s here from the smaller shapes, "
+                  f"over the {MUON_BUDGET_S:.0f} s budget for the row (bench/gpu.sh runs it on a GPU)")
+            continue
         ours = stepper(lambda ps: build("muon", ps, lr=1e-3, weight_decay=0.1, ns_dtype="bfloat16"), [shape], device)
         ref = stepper(lambda ps: torch.optim.Muon(ps, lr=1e-3, weight_decay=0.1), [shape], device)
-        rows.append((label([shape]), *interleaved([ours, ref], device=device, rounds=rounds)))
+        times = interleaved([ours, ref], device=device, rounds=rounds)
+        per_cost = max(times) / muon_ns_cost(shape)
+        rows.append((label([shape]), *times))
     return rows
 
 
