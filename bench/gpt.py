@@ -21,7 +21,7 @@ import time
 import torch
 
 from muonlab.runner import parse_study
-from muonlab.runner.tasks import build_task
+from muonlab.runner.adapters import build_task
 
 OPTIMIZERS = {"adamw": 1e-2, "muon": 1e-3, "normuon": 1e-3, "trasmuon": 3e-3, "trasmuon-noclip": 3e-3, "rmnp": 1e-3}
 

@@ -22,6 +22,7 @@ import numpy as np
 from muonlab.runner import RunConfig, RunResult, parse_study
 from muonlab.runner.backends import Backend, LocalBackend
 from muonlab.runner.backends.dask_backend import DaskBackend
+from muonlab.runner.cells import single_cells
 
 # 8 seeds x fix_V {true, false} x 4 optimizers = 64 runs.
 SWEEP = """
@@ -60,7 +61,7 @@ lr = 0.01
 
 def timed(backend: Backend, configs: Sequence[RunConfig]) -> tuple[float, list[RunResult]]:
     start = time.perf_counter()
-    results = list(backend.run_all(configs))
+    results = [r for finished in backend.run_cells(single_cells(configs)) for r in finished.results]
     return time.perf_counter() - start, results
 
 

@@ -17,8 +17,7 @@ from muonlab.diagnostics import MatrixOperator, hutchpp_trace, lanczos
 from muonlab.optim.registry import OPTIMIZERS
 from muonlab.pinn import forward_laplacian, laplacian_autograd
 from muonlab.runner import parse_study
-from muonlab.runner.batched import BATCH_BUILDERS
-from muonlab.runner.tasks import TASK_BUILDERS, build_task
+from muonlab.runner.adapters import ADAPTERS, Seeds, build_cell_task, build_task
 
 EPS32 = torch.finfo(torch.float32).eps
 EPS64 = torch.finfo(torch.float64).eps
@@ -41,7 +40,7 @@ def _one_step(task) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-@pytest.mark.parametrize("problem", list(TASK_BUILDERS))
+@pytest.mark.parametrize("problem", list(ADAPTERS))
 def test_one_step_on_meta_creates_nothing_on_the_cpu(problem: str, optimizer: str) -> None:
     (config,) = parse_study(_study(problem, optimizer)).runs()
     task = build_task(config, device=META, dtype=torch.float32)
@@ -53,11 +52,11 @@ def test_one_step_on_meta_creates_nothing_on_the_cpu(problem: str, optimizer: st
 @pytest.mark.parametrize("optimizer", [name for name in OPTIMIZERS if "batched" in optim.hyperparameters(name)])
 # The river-valley batch compares its seeds' settings by value (torch.equal), which meta
 # tensors do not have; its single runs are covered above.
-@pytest.mark.parametrize("problem", [name for name in BATCH_BUILDERS if name != "river_valley"])
+@pytest.mark.parametrize("problem", [name for name in ADAPTERS if name != "river_valley"])
 def test_one_batched_step_on_meta_creates_nothing_on_the_cpu(problem: str, optimizer: str) -> None:
     configs = parse_study(_study(problem, optimizer, seeds=2)).runs()
-    batch = BATCH_BUILDERS[problem](configs, META, torch.float32)
-    row = _one_step(batch.task)
+    batch = build_cell_task(Seeds(tuple(configs), batched=True), device=META, dtype=torch.float32)
+    row = _one_step(batch)
     assert row and all(v.device == META for v in row.values())
 
 

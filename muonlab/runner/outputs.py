@@ -26,6 +26,7 @@ import torch
 
 import muonlab
 
+from .cells import FinishedCell
 from .config import RunConfig, StudyConfig, parse_study
 from .controls import control_columns
 from .run import RunResult
@@ -177,6 +178,8 @@ class StudyOutput:
         self.summary: dict[str, list[str]] = {}
         self.events: dict[str, list[list[str]]] = {}
         self.entries: dict[str, dict[str, Any]] = {}
+        # Where each executed cell ran, keyed by its first run (manifest ``cells``).
+        self.cells: dict[str, dict[str, Any]] = {}
         self.manifest: dict[str, Any] = {
             "study": study.name,
             "muonlab": muonlab.__version__,
@@ -226,6 +229,7 @@ class StudyOutput:
             if row["run_id"] in keep:
                 self.events.setdefault(row["run_id"], []).append([row[c] for c in EVENT_COLUMNS])
         self.entries = {k: v for k, v in keep.items() if k in self.summary}
+        self.cells = {e["run_ids"][0]: e for e in manifest.get("cells", []) if set(e["run_ids"]) <= self.entries.keys()}
 
     def finished(self) -> set[str]:
         """Run ids already recorded (skipped by ``--resume``)."""
@@ -233,6 +237,24 @@ class StudyOutput:
 
     def record(self, result: RunResult) -> None:
         """Write the run's CSV, then rewrite summary, events and manifest."""
+        self._store(result)
+        self._rewrite()
+
+    def record_cell(self, finished: FinishedCell, *, skip: set[str]) -> list[RunResult]:
+        """Record where ``finished`` ran and its runs not in ``skip`` (finished earlier;
+        a batched cell trains all its seeds), then rewrite summary, events and manifest
+        once. Returns the runs recorded."""
+        entry = finished.describe()
+        self.cells = {k: e for k, e in self.cells.items() if not set(e["run_ids"]) & set(entry["run_ids"])}
+        self.cells[entry["run_ids"][0]] = entry
+        recorded = [result for result in finished.results if result.run_id not in skip]
+        for result in recorded:
+            self._store(result)
+        self._rewrite()
+        return recorded
+
+    def _store(self, result: RunResult) -> None:
+        """Write the run's CSV and keep its summary row, events and manifest entry."""
         run_id = result.run_id
         if result.status != "failed":
             self._write_run_csv(result)
@@ -252,7 +274,6 @@ class StudyOutput:
         if result.error is not None:
             entry["error"] = result.error
         self.entries[run_id] = entry
-        self._rewrite()
 
     def finish(self) -> None:
         self.manifest["finished"] = _now()
@@ -298,6 +319,8 @@ class StudyOutput:
         events = [row for rows in self._sorted(self.events) for row in rows]
         write_atomic(self.out / "events.csv", csv_text(EVENT_COLUMNS, events))
         manifest = {**self.manifest, "runs": self._sorted(self.entries)}
+        if self.cells:
+            manifest["cells"] = self._sorted(self.cells)
         write_atomic(self.out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 

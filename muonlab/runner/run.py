@@ -6,6 +6,8 @@ Per step: ``zero_grad``, loss, ``backward``, gradient hook (gradient-site inject
 (:class:`~muonlab.runner.steplog.StepLog`); the host reads them at flush points only,
 where a NaN/inf loss or parameter stops the run as ``diverged``. The study's
 ``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step.
+A seed-batched cell (SPEC 8) goes through the same sequence (:func:`run_seeds`) with a
+seed axis on the task and the log.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
-from .external_task import build_task
+from .adapters import build_cell_task
+from .adapters.base import Seeds
 from .observers import RunObserver, spectrum_columns
 from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode, want_stats
 from .schedules import Schedule, build_schedule
@@ -72,25 +75,57 @@ def execute(config: RunConfig) -> RunResult:
 
 
 def run(config: RunConfig) -> RunResult:
-    """Train ``config.optimizer`` on ``config.problem`` for ``config.steps`` steps."""
+    """Train ``config.optimizer`` on ``config.problem`` for ``config.steps`` steps: the
+    one-seed case of :func:`run_seeds`."""
+    (result,) = run_seeds(Seeds.one(config))
+    return result
+
+
+def run_seeds(seeds: Seeds) -> list[RunResult]:
+    """Train the runs of ``seeds`` (one run, or the seeds of a cell as one vectorized
+    run, SPEC 8) and return one result per config, in order, each with its own
+    ``run_id``: batching is an execution detail. Divergence is per seed: each seed's
+    first NaN/inf step is found at the flush points and its rows are cut there, while
+    the other seeds go on."""
+    config = seeds.config
     device = resolve_device(config.device)
+    # The problems draw from their own per-seed generators; the global RNGs are seeded
+    # only to shield the caller.
     with seeded(config.seed):
-        task = build_task(config, device=device, dtype=DTYPES[config.dtype])
-        log = StepLog(config.steps, config.every, device, extra=task.row_steps)
+        task = build_cell_task(seeds, device=device, dtype=DTYPES[config.dtype])
+        log = StepLog(config.steps, config.every, device, batch=seeds.shape[0] if seeds.batched else None, extra=task.row_steps)
         observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
             if config.diagnostics.enabled else None
         schedule = build_schedule(task.optimizer, dict(config.schedule), config.steps)
         train_steps(task, log, config.steps, observer, schedule)
-    diverged_step = log.diverged[0]
-    finals: dict[str, float] = {}
+    steps_run = [config.steps if d is None else d for d in log.diverged]
+    finals: dict[str, np.ndarray] = {}
     spectrum = None
-    if diverged_step is None:
-        finals = {k: float(v) for k, v in final_metrics(task).items()}
+    if None in log.diverged:
+        finals = {k: _host(v) for k, v in final_metrics(task).items()}
         density = observer.spectrum() if observer is not None else None
         spectrum = None if density is None else spectrum_columns(density)
-    losses, columns = log.to_host(config.steps if diverged_step is None else diverged_step)
-    result = assemble_result(config, losses, columns, task.events(), task.event_steps, diverged_step, finals)
-    return replace(result, spectrum=spectrum)
+    losses, columns = log.to_host(max(steps_run))
+    events = task.seed_events() if task.seed_events is not None else [[] for _ in seeds.configs]
+    results = []
+    for i, (own_config, diverged, n) in enumerate(zip(seeds.configs, log.diverged, steps_run)):
+        rows = int(np.searchsorted(columns["step"], n, side="right"))
+        own = {k: v[:rows] if k == "step" else _seed_view(v, i, seeds)[:rows] for k, v in columns.items()}
+        own_finals = {k: float(_seed_view(v, i, seeds)) for k, v in finals.items()} if diverged is None else {}
+        result = assemble_result(own_config, _seed_view(losses, i, seeds)[:n], own, events[i], task.event_steps, diverged, own_finals)
+        results.append(result if spectrum is None else replace(result, spectrum=spectrum))
+    return results
+
+
+def _host(value: Any) -> np.ndarray:
+    """A final metric (a tensor or a number) as a host array."""
+    return value.cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def _seed_view(values: np.ndarray, index: int, seeds: Seeds) -> np.ndarray:
+    """Seed ``index``'s part of a host buffer (the seed axis is last; a run has none). A
+    value without the axis (a number shared by the seeds) is every seed's."""
+    return values[..., index] if seeds.batched and values.ndim else values
 
 
 def final_metrics(task: Task) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Run a whole study into a directory (SPEC 5, 7): validate the output path, skip runs
-finished by an earlier session (``--resume``), run the rest on a backend, write each
-result as it arrives."""
+finished by an earlier session (``--resume``), execute the cells of the rest on a
+backend (:mod:`muonlab.runner.cells`), write each cell's results, and where it ran, as
+it finishes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .backends import Backend, LocalBackend
-from .batched import describe_plan, plan_cells, run_cells
+from .cells import describe_plan, plan_cells, single_cells, work_units
 from .config import StudyConfig
 from .controls import TUNING_HEADER, match_rows, match_table, resolve_matched_step, resolve_tuning
 from .device import describe_device, resolve_device
@@ -77,14 +78,15 @@ def run_study(
             cells = [c for c in plan_cells(output.runs) if any(r.run_id not in done for r in c.configs)]
             output.manifest["batching"] = [cell.describe() for cell in cells]
             print(f"muonlab: {describe_plan(cells)}", file=sys.stderr)
-            results = run_cells(cells, backend, skip=frozenset(done))
+            units = work_units(cells, frozenset(done))
         else:
-            results = backend.run_all(pending)
+            units = single_cells(pending)
         with tqdm(total=len(output.runs), initial=len(done), unit="run", disable=not progress, desc=study.name) as bar:
-            for result in results:
-                output.record(result)
-                statuses[result.status] += 1
-                bar.update(1)
+            for finished in backend.run_cells(units):
+                # A batched cell trains all its seeds; only the missing ones are recorded.
+                for result in output.record_cell(finished, skip=done):
+                    statuses[result.status] += 1
+                    bar.update(1)
     output.finish()
     return StudyReport(out=out, total=len(output.runs), skipped=len(done), statuses=statuses)
 
@@ -92,8 +94,8 @@ def run_study(
 def _execute(configs: Sequence[RunConfig], study: StudyConfig, backend: Backend) -> list[RunResult]:
     """Results of ``configs`` in their order, run as the study runs them (seed batches
     when ``batch_seeds``)."""
-    results = run_cells(plan_cells(configs), backend) if study.batch_seeds else backend.run_all(configs)
-    by_id = {r.run_id: r for r in results}
+    units = work_units(plan_cells(configs)) if study.batch_seeds else single_cells(configs)
+    by_id = {r.run_id: r for finished in backend.run_cells(units) for r in finished.results}
     return [by_id[c.run_id] for c in configs]
 
 

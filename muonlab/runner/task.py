@@ -1,15 +1,14 @@
-"""What a problem adapter hands the run loop: :class:`Task` (one seed),
-:class:`SeedBatch` (S seeds), their :class:`EventRecord` rows and ``StepLoss``.
+"""What a problem adapter hands the run loop: :class:`Task`, its :class:`EventRecord`
+rows and ``StepLoss``.
 
-Kept apart from the adapters (:mod:`muonlab.runner.tasks`, :mod:`muonlab.runner.batched`
-and the modules they register) so that those import these types, and the registries
-import the adapters, without an import cycle.
+Kept apart from the adapters (:mod:`muonlab.runner.adapters`) so that the run loop,
+the observers and the adapters import these types without an import cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor
@@ -31,7 +30,10 @@ StepLoss = tuple[Tensor, Tensor]  # (objective to differentiate, loss to log)
 
 @dataclass
 class Task:
-    """What the run loop drives (see the module docstring).
+    """What the run loop drives, for one run or for the S seeds of a cell trained as one
+    vectorized run (:class:`~muonlab.runner.adapters.base.Seeds`): then ``params`` carry
+    the seed axis first, ``loss`` returns ``(sum of the per-seed losses, (S,) losses)``
+    and ``metrics`` / ``finals`` give ``(S,)`` values where a run gives 0-d ones.
 
     ``loss_fn(params: list[Tensor]) -> Tensor`` is a fixed (step-independent) functional
     loss over tensors shaped like ``params``, for Hessian diagnostics.
@@ -42,27 +44,26 @@ class Task:
     loss: Callable[[int], StepLoss]
     before_step: Callable[[int], None] | None = None
     metrics: Callable[[], dict[str, Tensor]] = dict
-    finals: Callable[[], dict[str, float]] = dict
+    # Tensors (0-d, or (S,) in a batch) or numbers (the same for every seed).
+    finals: Callable[[], dict[str, Any]] = dict
     event_steps: tuple[int, ...] = ()
-    events: Callable[[], list[EventRecord]] = list
-    notes: list[str] = field(default_factory=list)
+    # Each seed's events (one list per seed); None: no events.
+    seed_events: Callable[[], list[list[EventRecord]]] | None = None
     loss_fn: LossFn | None = None
     # Called after ``optimizer.step()`` (under no_grad), before the step's row is logged.
     after_step: Callable[[int], None] | None = None
     # Steps that get a CSV row besides every ``every``-th (e.g. the PINN's eval and ROI steps).
     row_steps: tuple[int, ...] = ()
 
-
-@dataclass
-class SeedBatch:
-    """A task over S seeds: ``task.params`` carry the seed axis first, ``task.loss``
-    returns ``(sum of the per-seed losses, (S,) losses)``, ``task.metrics`` and
-    ``task.finals`` give ``(S,)`` tensors; ``seed_events()`` lists each seed's events."""
-
-    task: Task
-    seed_events: Callable[[], list[list[EventRecord]]]
+    def events(self) -> list[EventRecord]:
+        """The events of a one-seed task."""
+        if self.seed_events is None:
+            return []
+        (events,) = self.seed_events()
+        return events
 
 
 def summed(losses: Tensor) -> StepLoss:
-    """The objective (sum of the per-seed losses) and the ``(S,)`` losses to log."""
-    return losses.sum(), losses
+    """The objective and the loss to log: a run's 0-d loss twice, or the sum of a batch's
+    ``(S,)`` per-seed losses (whose gradient in slice i is seed i's) and the losses."""
+    return (losses if losses.ndim == 0 else losses.sum()), losses

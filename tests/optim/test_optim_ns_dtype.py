@@ -7,7 +7,7 @@ import torch
 from muonlab.optim.registry import OPTIMIZERS, hyperparameters
 from muonlab.runner import parse_study
 from muonlab.runner.settings import ConfigError
-from muonlab.runner.tasks import build_task
+from muonlab.runner.adapters import build_task
 
 NS_OPTIMIZERS = [name for name in OPTIMIZERS if "ns_dtype" in hyperparameters(name)]
 LR_NAME = {"da-muon": "eta_max", "sc-muon": "eta_max", "df-muon": "eta_max"}

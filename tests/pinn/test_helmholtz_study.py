@@ -14,7 +14,7 @@ import torch
 from muonlab.cli import main
 from muonlab.pinn import ROI_PATCHES, roi_patch_for_step
 from muonlab.runner import ConfigError, parse_study, run, run_study
-from muonlab.runner.helmholtz_task import helmholtz_task
+from muonlab.runner.adapters import build_task
 
 T0, K_OUT, STEPS, EVAL_EVERY = 16, 4, 30, 10
 
@@ -124,23 +124,23 @@ def test_common_random_numbers_across_optimizers() -> None:
     runs = parse_study(TINY.format(roi="")).runs()
     by_key = {(r.optimizer, r.seed, dict(r.hparams)["lr"]): r for r in runs}
     configs = [by_key[("muon", 0, 0.02)], by_key[("trasmuon", 0, 1.25e-3)], by_key[("adamw", 0, 1e-2)]]
-    tasks = [helmholtz_task(c, torch.device("cpu"), torch.float32) for c in configs]
+    tasks = [build_task(c, device=torch.device("cpu"), dtype=torch.float32) for c in configs]
     for step in (1, T0, T0 + K_OUT, 17):
         losses = [task.loss(step)[0].item() for task in tasks]
         assert losses[0] == losses[1] == losses[2]
-    other = helmholtz_task(by_key[("muon", 1, 0.02)], torch.device("cpu"), torch.float32)
+    other = build_task(by_key[("muon", 1, 0.02)], device=torch.device("cpu"), dtype=torch.float32)
     assert other.loss(T0)[0].item() != tasks[0].loss(T0)[0].item()
 
 
 def test_hybrid_split() -> None:
     runs = {r.optimizer: r for r in parse_study(TINY.format(roi="")).runs()}
-    task = helmholtz_task(runs["trasmuon"], torch.device("cpu"), torch.float32)
+    task = build_task(runs["trasmuon"], device=torch.device("cpu"), dtype=torch.float32)
     matrix = [p for g in task.optimizer.matrix.param_groups for p in g["params"]]
     other = [p for g in task.optimizer.other.param_groups for p in g["params"]]
     assert [tuple(p.shape) for p in matrix] == [(8, 8), (8, 8)]
     assert len(other) == len(task.params) - 2
     assert {g["lr"] for g in task.optimizer.other.param_groups} == {3e-3}
-    baseline = helmholtz_task(runs["adamw"], torch.device("cpu"), torch.float32)
+    baseline = build_task(runs["adamw"], device=torch.device("cpu"), dtype=torch.float32)
     assert isinstance(baseline.optimizer, torch.optim.AdamW)
     assert sum(len(g["params"]) for g in baseline.optimizer.param_groups) == len(baseline.params)
 

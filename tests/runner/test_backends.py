@@ -1,5 +1,6 @@
 """Backends (SPEC 5, 7): the same study gives the same bytes in-process, on a local
-process pool and on a real Dask cluster on loopback; a run whose worker process dies is
+process pool and on a real Dask cluster on loopback, seed-batched or not, with its cells
+executed on the workers; a run whose worker process dies is
 retried (bounded) and recorded exactly once; a run that keeps killing its worker ends as
 ``failed`` with a clear message while the study goes on; an unreachable scheduler is one
 error line, exit code 2, and nothing written."""
@@ -8,12 +9,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from crashing_runs import attempts, crashing_run
+from distributed import Client
 
+from muonlab.analysis import load_study, write_table
 from muonlab.cli import main
 from muonlab.runner import parse_study, run_study
 from muonlab.runner.backends import LocalBackend, dask_backend, make_backend
@@ -45,6 +50,14 @@ lr = 0.01
 """
 STUDY = parse_study(TINY, default_name="tiny", device="cpu")
 RETRIES = 1
+# Seed-batched: the normuon and trasmuon cells run as batches of 2 seeds, adamw (no
+# batched mode) one run per seed; 2 fix_V values x 3 optimizers x 2 seeds = 12 runs.
+BATCHED = parse_study(
+    TINY.replace("seeds = 2", "seeds = 2\nbatch_seeds = true").replace("\ns = 2\n", '\ns = 2\nsite = "gradient"\n')
+    + '\n[[optimizers]]\nname = "adamw"\nlr = 0.01\n',
+    default_name="batched",
+    device="cpu",
+)
 
 
 def study_files(out: Path) -> dict[str, bytes]:
@@ -75,6 +88,47 @@ def scheduler() -> Iterator[str]:
         yield cluster.scheduler_address
     finally:
         cluster.close()
+
+
+def test_batched_study_identical_bytes_with_cells_run_on_the_workers(scheduler: str, tmp_path: Path) -> None:
+    """The cells of a seed-batched study executed in-process, on a 2-process local pool
+    (``--workers 2``) and on the 2-worker cluster (configured as ``--backend dask
+    --workers 2`` configures its own): the same bytes, including the table, and the
+    manifest's ``cells`` name processes other than the driver."""
+    runs = BATCHED.runs()
+    assert len(runs) == 12
+    driver = os.getpid()
+    expected: dict[str, bytes] = {}
+    for name, backend, kind in [
+        ("in-process", LocalBackend(), "in-process"),
+        ("local-2", LocalBackend(workers=2), "process-pool"),
+        ("dask-2", DaskBackend(scheduler=scheduler), "dask"),
+    ]:
+        out = tmp_path / name
+        run_study(BATCHED, out, backend=backend, progress=False)
+        write_table(load_study(out))
+        files = study_files(out) | {t: (out / t).read_bytes() for t in ("table.md", "table.csv")}
+        expected = expected or files
+        assert files == expected, name
+        manifest = json.loads((out / "manifest.json").read_text())
+        cells = manifest["cells"]
+        # Every run executed once; each batched cell whole, as one unit.
+        assert sorted(r for c in cells for r in c["run_ids"]) == sorted(r.run_id for r in runs), name
+        assert sorted((c["mode"], len(c["run_ids"])) for c in cells) == [("batched", 2)] * 4 + [("sequential", 1)] * 4, name
+        planned = [b["run_ids"] for b in manifest["batching"] if b["mode"] == "batched"]
+        assert [c["run_ids"] for c in cells if c["mode"] == "batched"] == planned, name
+        placements = [c["ran_on"] for c in cells]
+        assert {p["backend"] for p in placements} == {kind}, name
+        assert {p["host"] for p in placements} == {socket.gethostname()}, name
+        pids = {p["pid"] for p in placements}
+        assert (pids == {driver}) if kind == "in-process" else (driver not in pids), name
+        workers = {p.get("worker") for p in placements}
+        if kind == "dask":
+            with Client(scheduler) as client:
+                assert workers <= set(client.nthreads()), name
+        else:
+            assert workers == {None}, name
+    assert expected["events.csv"].count(b"\n") > 1  # the study has injection events
 
 
 def test_identical_bytes_whatever_backend_and_workers(reference: Path, scheduler: str, tmp_path: Path) -> None:

@@ -14,9 +14,11 @@ import torch
 
 from muonlab import optim
 from muonlab.runner import parse_study, run, run_study
-from muonlab.runner.batched import awbt_batch, plan_cells, run_batch
+from muonlab.runner.adapters import Seeds, build_cell_task, build_task
+from muonlab.runner.batched import run_batch
+from muonlab.runner.cells import plan_cells
 from muonlab.runner.steplog import StepLog
-from muonlab.runner.tasks import Task, build_task
+from muonlab.runner.task import Task
 from muonlab.toyproblems import awbt as awbt_module
 
 BATCHED = ("muon", "normuon", "trasmuon", "trasmuon-noclip", "trasmuon-clip-only", "rmnp", "sf-muon", "amuse")
@@ -91,7 +93,7 @@ def test_batched_parameter_trajectory_equals_per_seed_tasks() -> None:
     seed or a wrong per-slice statistic moves W by ~lr = 2e-2)."""
     lr, d, steps = 0.02, 8, 5
     configs = parse_study(study_text(entry("trasmuon", lr=lr), steps=1)).runs()
-    batch = awbt_batch(configs, torch.device("cpu"), torch.float32).task
+    batch = build_cell_task(Seeds(tuple(configs), batched=True), device=torch.device("cpu"), dtype=torch.float32)
     singles = [build_task(c, device=torch.device("cpu"), dtype=torch.float32) for c in configs]
     for step in range(1, steps + 1):
         for task in (batch, *singles):

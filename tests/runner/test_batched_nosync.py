@@ -21,7 +21,7 @@ import torch
 
 from muonlab.runner import parse_study, run
 from muonlab.runner.batched import run_batch
-from muonlab.runner.tasks import TASK_BUILDERS
+from muonlab.runner.adapters import ADAPTERS, Adapter
 
 SYNCING = ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__float__", "__int__", "__index__")
 
@@ -86,14 +86,14 @@ def test_no_host_sync_per_step(monkeypatch: pytest.MonkeyPatch, optimizer: str, 
 
 def test_a_per_step_read_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """The counter sees a metric read back with ``.item()`` on every logged row."""
-    original = TASK_BUILDERS["awbt"]
+    original = ADAPTERS["awbt"].build
 
-    def reading(config, device, dtype):
-        task = original(config, device, dtype)
+    def reading(seeds, device, dtype):
+        task = original(seeds, device, dtype)
         metrics = task.metrics
         task.metrics = lambda: {k: torch.tensor(v.item()) for k, v in metrics().items()}
         return task
 
-    monkeypatch.setitem(TASK_BUILDERS, "awbt", reading)
+    monkeypatch.setitem(ADAPTERS, "awbt", Adapter(reading))
     short, long = (syncs(monkeypatch, steps, "muon", "momentum", False) for steps in (20, 60))
     assert long["item"] - short["item"] == 40

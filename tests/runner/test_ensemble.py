@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from muonlab.runner import parse_study, run
-from muonlab.runner.batched import plan_cells, run_batch
-from muonlab.runner.ensemble import digits_batch
-from muonlab.runner.tasks import build_task
+from muonlab.runner.adapters import Seeds, build_cell_task, build_task
+from muonlab.runner.batched import run_batch
+from muonlab.runner.cells import plan_cells
 
 # float32 tolerance: vmap batches the matmuls and reductions of the S seeds, which may
 # round differently in the last digits than the per-seed programs.
@@ -59,7 +59,7 @@ def test_ensemble_starts_from_each_seeds_own_init_and_split() -> None:
     """Slice i of every stacked parameter is seed i's unbatched initial parameter, and the
     matrix optimizer holds exactly the hidden weight, as (S, h, h), in batched mode."""
     configs = parse_study(study("muon", steps=1)).runs()
-    batch = digits_batch(configs, torch.device("cpu"), torch.float32).task
+    batch = build_cell_task(Seeds(tuple(configs), batched=True), device=torch.device("cpu"), dtype=torch.float32)
     singles = [build_task(c, device=torch.device("cpu"), dtype=torch.float32) for c in configs]
     for i, single in enumerate(singles):
         assert len(batch.params) == len(single.params)

@@ -14,7 +14,7 @@ import torch
 from muonlab.cli import main
 from muonlab.optim import HybridOptimizer
 from muonlab.runner import ConfigError, make_backend, parse_study, run
-from muonlab.runner.external_task import build_task
+from muonlab.runner.adapters import build_task
 
 AWBT = """
 seeds = 1

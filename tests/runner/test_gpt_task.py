@@ -11,7 +11,7 @@ import torch
 from muonlab.gpt import layer_type
 from muonlab.runner.config import parse_study
 from muonlab.runner.run import run
-from muonlab.runner.tasks import build_task
+from muonlab.runner.adapters import build_task
 
 TINY = """
 seeds = 1

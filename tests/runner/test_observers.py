@@ -73,17 +73,17 @@ lr = 0.05
 def run_capturing_task(config):
     """``run(config)`` and the task it trained (to read its final parameters and state)."""
     tasks = []
-    original = run_module.build_task
+    original = run_module.build_cell_task
 
     def build(*args, **kwargs):
         tasks.append(original(*args, **kwargs))
         return tasks[-1]
 
-    run_module.build_task = build
+    run_module.build_cell_task = build
     try:
         result = run(config)
     finally:
-        run_module.build_task = original
+        run_module.build_cell_task = original
     return result, tasks[0]
 
 

@@ -14,7 +14,7 @@ from muonlab.runner.schedules import Schedule, lr_factor
 from muonlab.runner.settings import ConfigError
 from muonlab.runner.steplog import StepLog
 from muonlab.runner.run import train_steps
-from muonlab.runner.tasks import build_task
+from muonlab.runner.adapters import build_task
 
 DIGITS = """
 seeds = 1

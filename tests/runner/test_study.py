@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from muonlab.cli import main
-from muonlab.runner import LocalBackend, RunConfig, RunResult, load_study_config, run, run_study
-from muonlab.runner import tasks
+from muonlab.runner import LocalBackend, load_study_config, run, run_study
+from muonlab.runner import adapters
+from muonlab.runner.adapters import Adapter
+from muonlab.runner.cells import Cell, FinishedCell
 from muonlab.runner.spikes import SPIKE_COLUMNS
 
 
@@ -82,16 +84,17 @@ class _Killed(Exception):
 
 
 class _DiesAfter:
-    """A backend that stops the study (like a kill) after ``n`` results."""
+    """A backend that stops the study (like a kill) after ``n`` cells (one run each in
+    a study without ``batch_seeds``)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
-        for i, result in enumerate(LocalBackend().run_all(configs)):
+    def run_cells(self, cells: Sequence[Cell]) -> Iterator[FinishedCell]:
+        for i, finished in enumerate(LocalBackend().run_cells(cells)):
             if i == self.n:
                 raise _Killed
-            yield result
+            yield finished
 
 
 class _Counting(LocalBackend):
@@ -99,9 +102,9 @@ class _Counting(LocalBackend):
         super().__init__()
         self.seen: list[str] = []
 
-    def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
-        self.seen.extend(c.run_id for c in configs)
-        yield from super().run_all(configs)
+    def run_cells(self, cells: Sequence[Cell]) -> Iterator[FinishedCell]:
+        self.seen.extend(c.run_id for cell in cells for c in cell.configs)
+        yield from super().run_cells(cells)
 
 
 def test_resume_skips_finished_runs_and_matches_uninterrupted(tmp_path: Path, tiny_study: Path) -> None:
@@ -152,14 +155,14 @@ def test_divergence_is_recorded_and_the_study_continues(tmp_path: Path) -> None:
 
 
 def test_a_failing_run_is_recorded_as_failed(tmp_path: Path, tiny_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = tasks.TASK_BUILDERS["awbt"]
+    original = adapters.ADAPTERS["awbt"].build
 
-    def flaky(config, device, dtype):
-        if config.seed == 1 and config.optimizer == "trasmuon":
+    def flaky(seeds, device, dtype):
+        if seeds.config.seed == 1 and seeds.config.optimizer == "trasmuon":
             raise RuntimeError("boom in the problem")
-        return original(config, device, dtype)
+        return original(seeds, device, dtype)
 
-    monkeypatch.setitem(tasks.TASK_BUILDERS, "awbt", flaky)
+    monkeypatch.setitem(adapters.ADAPTERS, "awbt", Adapter(flaky))
     report = run_study(load_study_config(tiny_study), tmp_path / "out", progress=False)
     assert report.statuses == {"done": 6, "diverged": 0, "failed": 2}
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -192,10 +195,10 @@ def test_process_pool_gives_the_same_bytes_as_in_process(tmp_path: Path, tiny_st
 def test_a_study_whose_runs_all_fail_exits_1_with_one_line(tmp_path: Path, tiny_study: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """Every run failed: exit 1 (not an empty table and 0), one line with the first error."""
-    def broken(config, device, dtype):
+    def broken(seeds, device, dtype):
         raise RuntimeError("boom in the problem")
 
-    monkeypatch.setitem(tasks.TASK_BUILDERS, "awbt", broken)
+    monkeypatch.setitem(adapters.ADAPTERS, "awbt", Adapter(broken))
     out = tmp_path / "out"
     assert main(["run", str(tiny_study), "--out", str(out), "--no-progress"]) == 1
     captured = capsys.readouterr()

@@ -1,18 +1,20 @@
-"""Where runs execute (SPEC 5): a backend takes every run config of a study and yields
-results as they complete. Runs are pure functions of their configs
-(:func:`~muonlab.runner.run.execute`), so a backend cannot change what a run produces,
-only where and in which order it finishes; the writer puts results back in study order.
+"""Where cells execute (SPEC 5): a backend takes the cells of a study
+(:mod:`muonlab.runner.cells`: a seed batch, or one run) and yields each as it finishes,
+with where it ran. A cell is a pure function of its configs
+(:func:`~muonlab.runner.backends.base.execute_cell`), so a backend cannot change what
+it produces, only where and in which order it finishes; the writer puts results back in
+study order.
 
 ``local`` (:class:`LocalBackend`, the default: in-process or a process pool) and
 ``dask`` (:class:`~muonlab.runner.backends.dask_backend.DaskBackend`, imported only when
-asked for). Both retry a run whose worker process died, at most ``retries`` times, and
-record it exactly once (SPEC 7).
+asked for). Both follow one :class:`RetryPolicy`: a cell whose worker process died is
+tried again, at most ``retries`` times, and each run is recorded exactly once (SPEC 7).
 """
 
 from __future__ import annotations
 
 from ..settings import ConfigError
-from .base import DEFAULT_RETRIES, Backend, WorkerLost, call_with_threads
+from .base import DEFAULT_RETRIES, Backend, RetryPolicy, WorkerLost, call_with_threads
 from .local import LocalBackend
 
 BACKENDS = ("local", "dask")
@@ -43,4 +45,13 @@ def make_backend(
     return DaskBackend(workers=workers, scheduler=scheduler, retries=retries, threads_per_worker=threads_per_worker)
 
 
-__all__ = ["BACKENDS", "DEFAULT_RETRIES", "Backend", "LocalBackend", "WorkerLost", "call_with_threads", "make_backend"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_RETRIES",
+    "Backend",
+    "LocalBackend",
+    "RetryPolicy",
+    "WorkerLost",
+    "call_with_threads",
+    "make_backend",
+]

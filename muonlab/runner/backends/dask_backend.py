@@ -2,14 +2,18 @@
 existing cluster's scheduler (``--scheduler ADDRESS``, e.g. one started by dask-jobqueue
 on SLURM/PBS; docs/scale-out.md).
 
-Each run is one task, keyed by its ``run_id``; results stream back with
-``distributed.as_completed`` in completion order. The driver keeps one run per worker
-thread on the cluster, so a worker holds only the run it executes. A worker that dies
-makes the scheduler retry that run elsewhere, up to the scheduler's
-``distributed.scheduler.allowed-failures`` times (``retries`` for a cluster started
-here); after that the run's future raises ``KilledWorker`` and the run is recorded as
-``failed`` with that message. The driver receives one result per key, so a run is never
-recorded twice even if a dying worker had finished it.
+Each cell (:mod:`muonlab.runner.cells`: a seed batch, or one run) is one task, keyed by
+:attr:`~muonlab.runner.cells.Cell.key`, executed on a worker by
+:func:`~muonlab.runner.backends.base.finish_cell`; finished cells stream back with
+``distributed.as_completed`` in completion order, each with the worker's address. The
+driver keeps one cell per worker thread on the cluster, so a worker holds only the cells
+it executes. Worker deaths follow the backends' one
+:class:`~muonlab.runner.backends.base.RetryPolicy`, applied by Dask itself: the
+scheduler charges a death to the tasks the dead worker held and retries them elsewhere,
+up to its ``distributed.scheduler.allowed-failures`` times (``retries`` for a cluster
+started here); after that the cell's future raises ``KilledWorker`` and its runs are
+recorded as ``failed`` with that message. The driver receives one result per key, so a
+run is never recorded twice even if a dying worker had finished it.
 """
 
 from __future__ import annotations
@@ -18,18 +22,12 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 import dask
-from distributed import Client, KilledWorker, LocalCluster, as_completed
+from distributed import Client, KilledWorker, LocalCluster, as_completed, get_worker
 
-from ..config import RunConfig
-from ..run import RunResult, execute
+from ..cells import Cell, FinishedCell
+from ..run import execute
 from ..settings import ConfigError
-from .base import (
-    DEFAULT_RETRIES,
-    RunTarget,
-    call_with_threads,
-    check_pool_options,
-    lost_result,
-)
+from .base import DEFAULT_RETRIES, RetryPolicy, RunTarget, check_workers, finish_cell
 
 # Seconds to wait for an existing scheduler before reporting it unreachable.
 CONNECT_TIMEOUT_S = 10.0
@@ -56,10 +54,11 @@ class DaskBackend:
     threads_per_worker=threads_per_worker, n_workers=workers, processes=True)`` when
     ``scheduler`` is None, else the cluster whose scheduler listens at ``scheduler``.
 
-    Each task sets ``torch.set_num_threads(threads_per_worker)``. ``connect_timeout``
+    A sequential run sets ``torch.set_num_threads(threads_per_worker)``, a seed batch one
+    thread (:func:`~muonlab.runner.backends.base.execute_cell`). ``connect_timeout``
     (default ``CONNECT_TIMEOUT_S``) bounds the wait for ``scheduler``. ``target`` is what
-    each run calls (default :func:`~muonlab.runner.run.execute`); it must be importable
-    on the workers.
+    each run of a sequential cell calls (default :func:`~muonlab.runner.run.execute`); it
+    must be importable on the workers.
     """
 
     def __init__(
@@ -72,11 +71,11 @@ class DaskBackend:
         connect_timeout: float | None = None,
         target: RunTarget = execute,
     ) -> None:
-        check_pool_options(workers=workers, retries=retries)
+        check_workers(workers)
         self.workers = workers
         self.scheduler = scheduler
         self.threads_per_worker = threads_per_worker
-        self.retries = retries
+        self.policy = RetryPolicy(retries)
         self.connect_timeout = connect_timeout
         self.target = target
         self._cluster: LocalCluster | None = None
@@ -84,7 +83,7 @@ class DaskBackend:
 
     def __enter__(self) -> DaskBackend:
         if self.scheduler is None:
-            self._cluster = local_cluster(workers=self.workers, threads_per_worker=self.threads_per_worker, retries=self.retries)
+            self._cluster = local_cluster(workers=self.workers, threads_per_worker=self.threads_per_worker, retries=self.policy.retries)
             self._client = Client(self._cluster)
         else:
             try:
@@ -102,42 +101,33 @@ class DaskBackend:
             self._cluster.close()
             self._cluster = None
 
-    def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
+    def run_cells(self, cells: Sequence[Cell]) -> Iterator[FinishedCell]:
         client = self._client
         if client is None:
-            raise RuntimeError("DaskBackend.run_all needs the backend entered (`with backend:`)")
-        queue = deque(configs)
-        by_id = {config.run_id: config for config in configs}
+            raise RuntimeError("DaskBackend.run_cells needs the backend entered (`with backend:`)")
+        queue = deque(cells)
+        by_key = {cell.key: cell for cell in cells}
         in_flight = as_completed()
 
         def submit() -> None:
-            # One run per worker thread (counted anew as workers come and go): a worker
-            # then holds only the run it executes, so a worker death charges exactly
-            # that run (a scheduler sends all non-root tasks to workers at once).
+            # One cell per worker thread (counted anew as workers come and go): a worker
+            # then holds only the cells it executes, so a worker death charges exactly
+            # those (a scheduler sends all non-root tasks to workers at once).
             slots = self._threads(client)
             while queue and in_flight.count() < slots:
-                config = queue.popleft()
-                in_flight.add(
-                    client.submit(
-                        call_with_threads,
-                        self.target,
-                        config,
-                        self.threads_per_worker,
-                        key=config.run_id,
-                        pure=False,
-                    )
-                )
+                cell = queue.popleft()
+                in_flight.add(client.submit(finish_on_worker, cell, self.target, self.threads_per_worker, key=cell.key, pure=False))
 
         submit()
         try:
             for future in in_flight:
-                config = by_id[future.key]
+                cell = by_key[future.key]
                 try:
-                    result = future.result()
+                    finished = future.result()
                 except KilledWorker as exc:
-                    result = lost_result(config, f"its worker process died every time it ran ({str(exc).splitlines()[0]})")
+                    finished = self.policy.lost(cell, f"({str(exc).splitlines()[0]})")
                 future.release()  # free the result on the cluster once it is here
-                yield result
+                yield finished
                 submit()
         finally:
             in_flight.clear()  # the driver stopped early: release what is still queued
@@ -150,3 +140,9 @@ class DaskBackend:
             client.wait_for_workers(1)
             threads = sum(client.nthreads().values())
         return threads
+
+
+def finish_on_worker(cell: Cell, target: RunTarget, threads: int) -> FinishedCell:
+    """:func:`~muonlab.runner.backends.base.finish_cell` as a Dask task: the placement
+    names the worker that ran it."""
+    return finish_cell(cell, target, threads, "dask", get_worker().address)

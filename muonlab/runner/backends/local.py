@@ -1,5 +1,5 @@
-"""The local backend (SPEC 5): in the driver process, or a process pool that survives
-a worker process dying (SPEC 7)."""
+"""The local backend (SPEC 5): cells in the driver process, or in a process pool that
+survives a worker process dying (SPEC 7)."""
 
 from __future__ import annotations
 
@@ -12,38 +12,26 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from ..config import RunConfig
-from ..run import RunResult, execute
-from .base import (
-    DEFAULT_RETRIES,
-    RunTarget,
-    call_with_threads,
-    check_pool_options,
-    lost_result,
-)
+from ..cells import Cell, FinishedCell
+from ..run import execute
+from .base import DEFAULT_RETRIES, RetryPolicy, RunTarget, check_workers, finish_cell
 
 
 class LocalBackend:
     """In the driver for ``workers=1``; otherwise a pool of ``workers`` processes (spawn
     context, so CUDA and torch's thread pools start clean).
 
-    At most ``workers`` runs are in the pool at a time, so the runs a dying worker
+    At most ``workers`` cells are in the pool at a time, so the cells a dying worker
     process may have been executing are known. A process death breaks the whole pool
-    and every run in it; the pool is replaced by a fresh one and:
+    (``concurrent.futures`` has no retry and cannot say which process held which cell):
+    the pool is replaced by a fresh one, the cells it took down are those whose futures
+    raised ``BrokenProcessPool`` (a cell that returned its results was not killed,
+    whatever the timing), and :meth:`RetryPolicy.after_death` decides which are tried
+    again, alone, and which are recorded as ``failed``. Every run yields exactly one
+    result.
 
-    - the runs the death took down are those whose futures raised
-      ``BrokenProcessPool`` (a run that returned its result was not killed, whatever
-      the timing);
-    - if it took down one run, the death is that run's: it is charged one attempt and
-      tried again, alone, or recorded as ``failed`` once charged more than ``retries``
-      times (the rule of Dask's ``allowed-failures``);
-    - if it took down several, nobody is charged and each of them is tried again
-      alone, so that a further death is attributed exactly.
-
-    Every run yields exactly one result.
-
-    ``target`` is what each run calls (default :func:`~muonlab.runner.run.execute`);
-    it must be importable by the worker processes.
+    ``target`` is what each run of a sequential cell calls (default
+    :func:`~muonlab.runner.run.execute`); it must be importable by the worker processes.
     """
 
     def __init__(
@@ -54,31 +42,30 @@ class LocalBackend:
         retries: int = DEFAULT_RETRIES,
         target: RunTarget = execute,
     ) -> None:
-        check_pool_options(workers=workers, retries=retries)
+        check_workers(workers)
         self.workers = workers
         self.threads_per_worker = threads_per_worker
-        self.retries = retries
+        self.policy = RetryPolicy(retries)
         self.target = target
 
-    def run_all(self, configs: Sequence[RunConfig]) -> Iterator[RunResult]:
+    def run_cells(self, cells: Sequence[Cell]) -> Iterator[FinishedCell]:
         if self.workers == 1:
-            for config in configs:
-                yield call_with_threads(self.target, config, self.threads_per_worker)
+            for cell in cells:
+                yield finish_cell(cell, self.target, self.threads_per_worker, "in-process")
             return
-        pending = deque(configs)
-        suspects: Counter[str] = Counter()
+        pending = deque(cells)
+        charges: Counter[str] = Counter()
         while pending:
-            yield from self._pool_session(pending, suspects)
+            yield from self._pool_session(pending, charges)
 
-    def _pool_session(self, pending: deque[RunConfig], suspects: Counter[str]) -> Iterator[RunResult]:
+    def _pool_session(self, pending: deque[Cell], charges: Counter[str]) -> Iterator[FinishedCell]:
         """Run from ``pending`` in one pool until it is empty or the pool breaks; the
-        runs to try again go back to the front of ``pending``. ``suspects`` holds the
-        runs to run alone, with the worker deaths charged to each."""
-        retry: list[RunConfig] = []
-        running: dict[Future[RunResult], RunConfig] = {}
-        # The runs the broken pool took down (their futures raised BrokenProcessPool);
-        # a run that returned a result was not killed, whatever the timing.
-        lost: list[RunConfig] = []
+        cells to try again go back to the front of ``pending``. ``charges`` holds the
+        cells to run alone, with the worker deaths charged to each."""
+        running: dict[Future[FinishedCell], Cell] = {}
+        # The cells the broken pool took down (their futures raised BrokenProcessPool);
+        # a cell that returned its results was not killed, whatever the timing.
+        lost: list[Cell] = []
         cause = ""
         with ProcessPoolExecutor(
             max_workers=self.workers,
@@ -87,49 +74,44 @@ class LocalBackend:
         ) as pool:
             _start_workers(pool, self.workers)
             while running or (pending and not cause):
-                while not cause and self._may_start(pending, running, suspects):
-                    config = pending.popleft()
+                while not cause and self._may_start(pending, running, charges):
+                    cell = pending.popleft()
                     try:
-                        future = pool.submit(call_with_threads, self.target, config, self.threads_per_worker)
+                        future = pool.submit(finish_cell, cell, self.target, self.threads_per_worker, "process-pool")
                     except BrokenProcessPool as exc:
-                        pending.appendleft(config)  # never started
+                        pending.appendleft(cell)  # never started
                         cause = str(exc)
                     else:
-                        running[future] = config
+                        running[future] = cell
                 if not running:
                     break
-                # Once the pool is broken every run still in it fails promptly: drain
+                # Once the pool is broken every cell still in it fails promptly: drain
                 # them all before charging anyone, so that the charge does not depend
                 # on which failures one ``wait`` happened to return.
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    config = running.pop(future)
+                    cell = running.pop(future)
                     try:
-                        result = future.result()
+                        finished = future.result()
                     except BrokenProcessPool as exc:
-                        lost.append(config)
+                        lost.append(cell)
                         cause = str(exc)
                         continue
-                    yield result
-        for config in lost:
-            # A key with count 0 still marks the run to be tried alone.
-            suspects[config.run_id] += int(len(lost) == 1)
-            if suspects[config.run_id] <= self.retries:
-                retry.append(config)
-                continue
-            n = suspects[config.run_id]
-            yield lost_result(config, f"its worker process died every time it ran alone ({n} attempts; {cause})")
+                    yield finished
+        retry, give_up = self.policy.after_death(lost, charges)
+        for cell in give_up:
+            yield self.policy.lost(cell, f"alone ({charges[cell.key]} attempts; {cause})")
         pending.extendleft(reversed(retry))
 
-    def _may_start(self, pending: deque[RunConfig], running: dict[Future[RunResult], RunConfig], suspects: Counter[str]) -> bool:
-        """Whether the next pending run may start now: a suspect runs alone (nothing else
-        in the pool while it runs, and it waits for the pool to empty), the others up
-        to ``workers`` at a time."""
+    def _may_start(self, pending: deque[Cell], running: dict[Future[FinishedCell], Cell], charges: Counter[str]) -> bool:
+        """Whether the next pending cell may start now: a suspect (a key of ``charges``)
+        runs alone (nothing else in the pool while it runs, and it waits for the pool
+        to empty), the others up to ``workers`` at a time."""
         if not pending or len(running) >= self.workers:
             return False
-        if any(config.run_id in suspects for config in running.values()):
+        if any(cell.key in charges for cell in running.values()):
             return False
-        return not (pending[0].run_id in suspects and running)
+        return not (pending[0].key in charges and running)
 
 
 def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:

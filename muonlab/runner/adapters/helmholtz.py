@@ -1,4 +1,4 @@
-"""The ``helmholtz`` problem as a runner task (SPEC 3, T Appendix F).
+"""The ``helmholtz`` problem (SPEC 3, T Appendix F).
 
 - Optimizer: the hybrid split for matrix optimizers (the hidden ``width x width`` weights
   to ``config.optimizer``, the input/output layers and biases to AdamW with ``other_lr``);
@@ -15,25 +15,29 @@
   steps ``1 .. t0 - 1``).
 - ``roi = false`` runs the same protocol with uniform sampling at every step (the
   no-ROI reference); ``t0`` still bounds the stationary window.
+- A cell is a vmapped ensemble: each seed's own init, collocation points and ROI
+  patches; the loss, ``s_t`` and ``rel_l2`` are vmapped, the ROI metrics (at events
+  only, each seed on its own patch) taken seed by seed. The ``autograd`` Laplacian
+  (nested ``autograd.grad``) does not run under ``vmap``: such cells run per seed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from muonlab import optim
 from muonlab.diagnostics import effective_step_size
 from muonlab.pinn import ROI_PATCHES, Helmholtz, LossTerms
 
-from .config import RunConfig
-from .split import wants_hybrid
-from .task import EventRecord, StepLoss, Task
+from ..config import RunConfig
+from ..split import wants_hybrid
+from ..task import EventRecord, StepLoss, Task, summed
+from .base import Adapter, Seeds, network_optimizer, split_limit
 
 
 def build_problem(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Helmholtz:
@@ -68,14 +72,6 @@ def roi_detail(patch: int) -> str:
     return f"patch {patch} [{x0:.2f},{x1:.2f}]x[{y0:.2f},{y1:.2f}]"
 
 
-@dataclass
-class _StepState:
-    """What ``loss(step)`` saw, for ``after_step(step)``: the loss terms and the ROI."""
-
-    terms: LossTerms | None = None
-    roi: int | None = None
-
-
 def row_steps(settings: Mapping[str, int], steps: int, event_steps: tuple[int, ...]) -> tuple[int, ...]:
     """Steps that get a CSV row besides every ``every``-th: the global rel-L2 evaluations,
     the ROI events and ``t0 - 1`` (the state the first event meets)."""
@@ -84,70 +80,72 @@ def row_steps(settings: Mapping[str, int], steps: int, event_steps: tuple[int, .
     return tuple(sorted({*eval_steps, *event_steps, *([t0 - 1] if t0 > 1 else [])}))
 
 
-def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) -> Task:
-    """The Helmholtz PINN task of ``config`` (see the module docstring)."""
-    settings = dict(config.settings)
-    t0, seed, steps = settings["t0"], config.seed, config.steps
+def build(seeds: Seeds, device: torch.device, dtype: torch.dtype) -> Task:
+    """The Helmholtz PINN task of ``seeds`` (see the module docstring)."""
+    config, settings = seeds.config, seeds.settings
+    t0, steps = settings["t0"], config.steps
     problem = build_problem(config, device, dtype)
-    network = problem.build_network(seed)
-    params = list(network.parameters())
-    hparams = dict(config.hparams)
-    if not wants_hybrid(config):
-        optimizer = optim.build(config.optimizer, params, **hparams)
-    else:
-        optimizer = optim.hybrid(
-            network, matrix=config.optimizer, other="adamw", matrix_hparams=hparams,
-            other_hparams={"lr": settings["other_lr"]},
-        )
+    named = seeds.parameters([problem.build_network(seed) for seed in seeds.seeds])
+    params = [p for _, p in named]
+    optimizer = network_optimizer(seeds, named, hybrid=wants_hybrid(config), other_hparams={"lr": settings["other_lr"]})
+    loss_terms = seeds.vmap(problem.loss_terms)
+    rel_l2 = seeds.vmap(problem.global_rel_l2)
+    step_size = seeds.vmap(effective_step_size)
 
     # theta_{t-1} for s_t, updated in place; s_t of every step stays on the device.
     previous = [p.detach().clone() for p in params]
-    step_sizes = torch.full((steps,), math.nan, dtype=torch.float64, device=device)
-    current = _StepState()
+    step_sizes = torch.full((steps, *seeds.shape), math.nan, dtype=torch.float64, device=device)
+    # what loss(step) saw, for after_step(step): the loss terms and each seed's ROI
+    seen: dict[str, Any] = {}
     row: dict[str, Tensor] = {}
     rel_l2_t0: list[Tensor] = []
 
+    def terms_of(step: int) -> tuple[LossTerms, list[int | None]]:
+        batches = [problem.batch(seed, step) for seed in seeds.seeds]
+        interior, boundary = seeds.stack([b.interior for b in batches]), seeds.stack([b.boundary for b in batches])
+        return loss_terms(params, interior, boundary), [b.roi for b in batches]
+
     def loss(step: int) -> StepLoss:
-        batch = problem.batch(seed, step)
-        terms = problem.loss_terms(params, batch.interior, batch.boundary)
-        current.terms, current.roi = terms, batch.roi
-        return terms.loss, terms.loss
+        seen["terms"], seen["rois"] = terms_of(step)
+        return summed(seen["terms"].loss)
 
     def after_step(step: int) -> None:
-        s_t = effective_step_size(previous, params)
+        s_t = step_size(previous, params)
         step_sizes[step - 1] = s_t
         for old, new in zip(previous, params):
             old.copy_(new)
         row.clear()
-        row.update(residual=current.terms.residual.detach(), boundary=current.terms.boundary.detach(), step_size=s_t)
+        terms, rois = seen["terms"], seen["rois"]
+        row.update(residual=terms.residual.detach(), boundary=terms.boundary.detach(), step_size=s_t)
         if problem.is_eval_step(step) or step in (t0 - 1, steps):
-            row["rel_l2"] = problem.global_rel_l2(params)
+            row["rel_l2"] = rel_l2(params)
             if step == t0 - 1:
                 rel_l2_t0.append(row["rel_l2"])
-        if current.roi is not None:
-            row["roi_patch"] = torch.tensor(float(current.roi), dtype=torch.float64, device=device)
-            row.update(problem.roi_metrics(params, seed=seed, step=step))
+        if rois[0] is not None:  # events are the same steps for every seed, patches differ
+            row["roi_patch"] = seeds.stack([torch.tensor(float(r), dtype=torch.float64, device=device) for r in rois])
+            own = [problem.roi_metrics(seeds.slice(params, i), seed=seed, step=step) for i, seed in enumerate(seeds.seeds)]
+            row.update({key: seeds.stack([m[key] for m in own]) for key in own[0]})
 
-    def finals() -> dict[str, float]:
+    def finals() -> dict[str, Any]:
         window = step_sizes[: max(0, min(t0 - 1, steps))].cpu().numpy()
         return {
-            "final_rel_l2": float(problem.global_rel_l2(params)),
-            "rel_l2_t0": float(rel_l2_t0[0]) if rel_l2_t0 else math.nan,
-            # numpy's median (mean of the two middle values), as StepSizeTracker.median.
-            "step_size_median": float(np.median(window)) if window.size else math.nan,
+            "final_rel_l2": rel_l2(params),
+            "rel_l2_t0": rel_l2_t0[0] if rel_l2_t0 else math.nan,
+            # numpy's median (mean of the two middle values) per seed, as StepSizeTracker.median.
+            "step_size_median": np.median(window, axis=0) if len(window) else math.nan,
         }
 
     event_steps = tuple(problem.event_steps)
 
-    def events() -> list[EventRecord]:
-        return [EventRecord(e, "roi", roi_detail(problem.roi_patch(seed, e))) for e in event_steps]
+    def seed_events() -> list[list[EventRecord]]:
+        return [[EventRecord(e, "roi", roi_detail(problem.roi_patch(seed, e))) for e in event_steps] for seed in seeds.seeds]
 
     # The Hessian diagnostics' fixed functional loss: the uniform collocation batch of
     # step 0, which training never draws (as digits uses its step-0 mini-batch).
-    fixed = problem.batch(seed, 0)
+    fixed = [problem.batch(seed, 0) for seed in seeds.seeds]
 
     def loss_fn(tensors: list[Tensor]) -> Tensor:
-        return problem.loss_terms(tensors, fixed.interior, fixed.boundary).loss
+        return loss_terms(tensors, seeds.stack([b.interior for b in fixed]), seeds.stack([b.boundary for b in fixed])).loss
 
     return Task(
         optimizer,
@@ -156,8 +154,18 @@ def helmholtz_task(config: RunConfig, device: torch.device, dtype: torch.dtype) 
         metrics=lambda: dict(row),
         finals=finals,
         event_steps=event_steps,
-        events=events,
+        seed_events=seed_events,
         after_step=after_step,
         loss_fn=loss_fn,
         row_steps=row_steps(settings, steps, event_steps),
     )
+
+
+def batch_limit(config: RunConfig) -> str | None:
+    """Why a Helmholtz cell cannot run as an ensemble, or None."""
+    if dict(config.settings)["laplacian"] == "autograd":
+        return "helmholtz laplacian 'autograd' does not run under vmap"
+    return split_limit(config)
+
+
+ADAPTER = Adapter(build, batch_limit=batch_limit)
