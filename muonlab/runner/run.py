@@ -26,7 +26,7 @@ from .device import DTYPES, resolve_device
 from .adapters import build_cell_task
 from .adapters.base import Seeds
 from .observers import Artifacts, RunObserver
-from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
+from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode, want_stats
 from .schedules import Schedule, build_schedule
 from .seed_observer import batch_observer
 from .seeding import seeded
@@ -249,6 +249,7 @@ def _train_step(
     logged = log.is_logged(step)
     if deltas is not None and logged:
         deltas.before_step()
+    want_stats(optimizer, logged)
     optimizer.step()
     if schedule is not None:
         schedule.step()
