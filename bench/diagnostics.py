@@ -5,18 +5,20 @@
    kappa = 1e4) with at most half the HVPs of PyHessian-style power iteration. For each
    method the tolerance is swept and the cheapest setting that reaches the target is
    reported (HVPs and wall time, median of repeats).
-2. Overhead of dominant/bulk tracking (``[diagnostics] dom_bulk``, every 16 steps, k = 10,
-   subspace refreshed every 64 or 128 steps, the default 100-HVP budget per refresh, each
-   refresh after the first warm-started from the previous subspace)
-   relative to the same run without diagnostics, on
-   representative runs (digits MLP, river valley); target <= 1.3x (Cockpit's comparable
-   "full" configuration costs 2.3x).
+2. Overhead of dominant/bulk tracking through the runner: the digits study setting
+   (``studies/digits_dombulk.toml``: h = 32, batch 64; ``[diagnostics] dom_bulk`` with
+   k = 10 every 16 steps, the default refresh 64, tol 1e-3 and 100-HVP budget, all three
+   vectors; each refresh after the first warm-started from the previous subspace) for
+   muon and adamw, plus a river-valley run, each with and without the diagnostic,
+   timed side by side (interleaved rounds, medians, one thread, process CPU time);
+   target <= 1.3x (Cockpit's comparable "full" configuration costs 2.3x).
 3. Where the tracking time goes: the Hessian operators of each refresh of those runs are
    recorded and replayed through ``lanczos`` cold (random start) and warm (started from
    the previous refresh's subspace, as ``DomBulkTracker`` does): HVPs per refresh, time
    per HVP against time per training step, and the subspace drift between refreshes.
 
-Run: ``python bench/diagnostics.py [--d 64] [--kappa 1e4] [--k 10] [--repeats 3]``.
+Run: ``python bench/diagnostics.py [--d 64] [--kappa 1e4] [--k 10] [--repeats 3] [--rounds 5]
+[--parts eigen,tracking,profile]``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from collections.abc import Callable, Iterator
 import torch
 
 from _awbt_operator import AWBTHessian
+from _timing import interleaved
 from muonlab.diagnostics import DomBulkTracker, EigenResult, Operator, lanczos, power_iteration
-from muonlab.runner import observers, parse_study, run
+from muonlab.runner import parse_study, run
+from muonlab.runner.observers import dom_bulk
 from muonlab.toyproblems import AWBT
 
 
@@ -60,22 +64,23 @@ def cheapest(label: str, make: Callable[[float], Callable[[], EigenResult]], tol
     return best
 
 
-TRACKING = "[diagnostics]\ndom_bulk = {{ k = 10, every = 16, refresh = {refresh} }}\n"
-REFRESH = (64, 128)
-RUNS = {
-    "digits (h=64, batch 128, muon)": """
-steps = 512
+TRACKING = '[diagnostics]\ndom_bulk = { k = 10, every = 16, vectors = ["update", "gradient", "momentum"] }\n'
+DIGITS = """
+steps = 320
 every = 16
 [problem]
 name = "digits"
-hidden = 64
-batch_size = 128
+hidden = 32
+batch_size = 64
 [[optimizers]]
-name = "muon"
-lr = 0.05
-""",
+name = "{optimizer}"
+lr = {lr}
+"""
+RUNS = {
+    "digits study setting, muon": DIGITS.format(optimizer="muon", lr=0.1),
+    "digits study setting, adamw": DIGITS.format(optimizer="adamw", lr=0.003),
     "river valley (16x16, adamw)": """
-steps = 512
+steps = 320
 every = 16
 [problem]
 name = "river_valley"
@@ -91,13 +96,15 @@ lr = 0.01
 }
 
 
-def wall_time(text: str, repeats: int) -> float:
+def cpu_time(text: str, repeats: int) -> float:
+    """Median process CPU seconds of the study's first run (after one warm-up run)."""
     config = parse_study(text).runs()[0]
+    run(config)
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         run(config)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
 
 
@@ -121,13 +128,14 @@ def eigen_part(args: argparse.Namespace) -> None:
 
 
 def tracking_part(args: argparse.Namespace) -> None:
-    print("dom/bulk tracking (k=10, every 16, max_iter 100) vs no diagnostics, 512 steps, median of repeats")
-    print(f"  {'run':<34}{'refresh':>8}{'off [s]':>10}{'on [s]':>10}{'ratio':>8}  (target <= 1.3; Cockpit full: 2.3)")
+    print(f"dom/bulk tracking (k=10, every 16, refresh 64, tol 1e-3, max_iter 100) vs no diagnostics, "
+          f"320 steps, medians of {args.rounds} interleaved rounds (process time, one thread)")
+    print(f"  {'run':<30}{'off [s]':>10}{'on [s]':>10}{'ratio':>8}  (target <= 1.3; Cockpit full: 2.3)")
+    cpu = torch.device("cpu")
     for name, text in RUNS.items():
-        off = wall_time(text, args.repeats)
-        for refresh in REFRESH:
-            on = wall_time(text + TRACKING.format(refresh=refresh), args.repeats)
-            print(f"  {name:<34}{refresh:>8}{off:>10.2f}{on:>10.2f}{on / off:>8.2f}")
+        off, on = (parse_study(t).runs()[0] for t in (text, text + TRACKING))
+        t_off, t_on = interleaved([lambda: run(off), lambda: run(on)], device=cpu, rounds=args.rounds, calls=1)
+        print(f"  {name:<30}{t_off:>10.3f}{t_on:>10.3f}{t_on / t_off:>8.2f}  {'ok' if t_on <= 1.3 * t_off else 'MISS'}")
 
 
 @contextlib.contextmanager
@@ -143,19 +151,20 @@ def recorded_refreshes() -> Iterator[list[Operator]]:
                 return operators[-1]
             return super().update(step, factory, vectors)
 
-    original, observers.DomBulkTracker = observers.DomBulkTracker, Recording
+    original, dom_bulk.DomBulkTracker = dom_bulk.DomBulkTracker, Recording
     try:
         yield operators
     finally:
-        observers.DomBulkTracker = original
+        dom_bulk.DomBulkTracker = original
 
 
 def seconds_per_matvec(op: Operator, n: int = 50) -> float:
     v = torch.randn(op.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(op.dtype)
-    start = time.perf_counter()
+    op.matvec(v)
+    start = time.process_time()
     for _ in range(n):
         op.matvec(v)
-    return (time.perf_counter() - start) / n
+    return (time.process_time() - start) / n
 
 
 def largest_sin(X: torch.Tensor, Y: torch.Tensor) -> float:
@@ -164,14 +173,14 @@ def largest_sin(X: torch.Tensor, Y: torch.Tensor) -> float:
 
 
 def profile_part(args: argparse.Namespace) -> None:
-    k, tol, budget, refresh = 10, 1e-3, 100, 64  # the [diagnostics] dom_bulk defaults
-    print(f"where tracking time goes (refresh {refresh}; k={k}, tol={tol:g}, max_iter={budget}; "
-          "replayed refresh operators)")
+    k, tol, budget = 10, 1e-3, 100  # the [diagnostics] dom_bulk defaults (refresh 64)
+    print(f"where tracking time goes (refresh 64; k={k}, tol={tol:g}, max_iter={budget}; "
+          "replayed refresh operators; process CPU time, one thread)")
     for name, text in RUNS.items():
         config = parse_study(text).runs()[0]
-        step = wall_time(text, 1) / config.steps
+        step = cpu_time(text, args.repeats) / config.steps
         with recorded_refreshes() as ops:
-            run(parse_study(text + TRACKING.format(refresh=refresh)).runs()[0])
+            run(parse_study(text + TRACKING).runs()[0])
         hvp = statistics.median(seconds_per_matvec(op) for op in ops)
         print(f"  {name}: dim {ops[0].dim}, {len(ops)} refreshes; training step {step * 1e3:.2f} ms, "
               f"HVP {hvp * 1e3:.2f} ms ({hvp / step:.2f} steps)")
@@ -181,10 +190,10 @@ def profile_part(args: argparse.Namespace) -> None:
         for i, op in enumerate(ops):
             for mode in rows:
                 v0 = previous.eigenvectors if mode == "warm" and previous is not None else None
-                start = time.perf_counter()
+                start = time.process_time()
                 result = lanczos(op, k, tol=tol, max_iter=budget, seed=i, v0=v0)
                 counts, seconds = rows[mode]
-                rows[mode] = (counts + [result.n_matvec], seconds + time.perf_counter() - start)
+                rows[mode] = (counts + [result.n_matvec], seconds + time.process_time() - start)
                 if mode == "warm":
                     if previous is not None:
                         drift.append(largest_sin(previous.eigenvectors, result.eigenvectors))
@@ -194,7 +203,8 @@ def profile_part(args: argparse.Namespace) -> None:
             total = sum(counts)
             print(f"    {mode}: HVPs per refresh {counts} (total {total}); Lanczos {seconds:.2f} s = "
                   f"{seconds / total * 1e3:.2f} ms per HVP incl. orthogonalisation = "
-                  f"{seconds / (step * config.steps):.2f} x the training time")
+                  f"{seconds / (step * config.steps):.2f} x the training time; the HVPs alone "
+                  f"{total * hvp / (step * config.steps):.2f} x (tracking ratio floor {1 + total * hvp / (step * config.steps):.2f})")
         print(f"    subspace drift between refreshes (sin of largest principal angle): "
               f"{', '.join(f'{d:.2f}' for d in drift)}")
 
@@ -206,11 +216,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--target", type=float, default=1e-6)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the tracking part (>= 5)")
+    parser.add_argument("--parts", default="eigen,tracking,profile", help="comma-separated parts to run")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    eigen_part(args)
-    tracking_part(args)
-    profile_part(args)
+    parts = {"eigen": eigen_part, "tracking": tracking_part, "profile": profile_part}
+    for name in args.parts.split(","):
+        parts[name](args)
 
 
 if __name__ == "__main__":

@@ -283,18 +283,14 @@ def _problem_kinds() -> list:
 
 
 def _list_diagnostics() -> None:
-    """The ``[diagnostics]`` keys (all off by default) and their settings' defaults."""
-    from muonlab.runner import diagnostics_settings as ds
+    """The ``[diagnostics]`` registry: each key (all off by default) and its settings."""
+    from muonlab.runner.observers import DIAGNOSTICS
 
-    settings = {"dom_bulk": ds.DOM_BULK_SETTINGS, "gram": ds.GRAM_SETTINGS, "spectrum": ds.SPECTRUM_SETTINGS}
     print("[diagnostics] (off by default; an entry is true for its defaults or a table of settings):")
-    for key, description in ds.DIAGNOSTICS.items():
-        print(f"  {key}: {description}")
-        for s in settings.get(key, ()):
+    for key, plugin in DIAGNOSTICS.items():
+        print(f"  {key}: {plugin.description}")
+        for s in plugin.settings:
             print(f"      {s.name}={_show(s.default)}: {s.kind.__name__} {s.allowed}  {s.help}")
-        if key == "dom_bulk":
-            vectors = ", ".join(f'"{v}"' for v in ds.DomBulkSpec().vectors)
-            print(f"      vectors=[{vectors}]: non-empty array of distinct names from {', '.join(ds.VECTORS)}")
 
 
 def _show(value: object) -> str:
@@ -302,6 +298,8 @@ def _show(value: object) -> str:
         return "true" if value else "false"
     if value is None:
         return "(none)"
+    if isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):  # names (dom_bulk.vectors)
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
     return str(value).replace("torch.", "")
 
 

@@ -33,7 +33,9 @@ def test_list_shows_optimizers_problems_and_defaults(capsys) -> None:
 
 
 def test_list_shows_diagnostics_keys_and_defaults(capsys) -> None:
-    from muonlab.runner.diagnostics_settings import DIAGNOSTICS, DomBulkSpec, SpectrumSpec
+    from muonlab.runner.observers import DIAGNOSTICS
+    from muonlab.runner.observers.dom_bulk import DomBulkSpec
+    from muonlab.runner.observers.spectrum import SpectrumSpec
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out.split("[diagnostics]", 1)[1]

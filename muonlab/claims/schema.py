@@ -59,6 +59,7 @@ from muonlab.runner import ConfigError, load_study_config
 from muonlab.runner.closed_loop import COLUMN_METRICS
 from muonlab.runner.config import StudyConfig
 from muonlab.runner.controls import CONTROLS
+from muonlab.runner.observers import DIAGNOSTICS
 from muonlab.runner.outputs import SUMMARY_STATUS
 from muonlab.runner.spikes import SPIKE_COLUMNS
 from muonlab.tomlcompat import tomllib
@@ -69,14 +70,11 @@ VERDICTS = ("supported", "not supported", "inconclusive")
 ROLES = ("claim", "control")
 SCALES = ("ratio", "difference")
 STEP_AGGREGATES = ("median", "mean", "event_mean", "placebo_mean")
-# Columns the runner logs per step when the named [diagnostics] entry is on (SPEC 4).
+# Columns the runner logs per step (SPEC 4): always (None), or when the named
+# [diagnostics] entry is on (each plugin declares its columns).
 STEP_COLUMNS = {
     "loss": None,
-    "r_dom": "dom_bulk", "r_bulk": "dom_bulk",
-    "r_dom_gradient": "dom_bulk", "r_bulk_gradient": "dom_bulk",
-    "r_dom_momentum": "dom_bulk", "r_bulk_momentum": "dom_bulk",
-    "gram_r_avg": "gram", "gram_r_min": "gram", "gram_r_max": "gram",
-    "step_size": "step_size",
+    **{column: name for name, plugin in DIAGNOSTICS.items() for column in plugin.columns},
     "update_rms": None, "c_used_min": None, "c_used_mean": None, "frac_clipped": None,
     "r_q95": None, "r_max": None,
     # TrasMuon with [injection]: the applied c of the injected / next / other columns
@@ -190,7 +188,7 @@ def _check_metric(metric: str, kind: str, study: StudyConfig, path: Path, key: s
             raise _fail(path, key, f"unknown metric {metric!r} for kind cost; allowed: {', '.join(COST_METRICS)}")
         return
     columns = summary_columns(study)
-    on = {k for k, v in study.diagnostics.__dict__.items() if v}
+    on = {name for name, _ in study.diagnostics.entries}
     step_columns = [c for c, needs in STEP_COLUMNS.items() if needs is None or needs in on]
     parts = metric.split(".")
     if len(parts) == 3 and parts[0] == "steps" and parts[1] in STEP_AGGREGATES and parts[2] in step_columns:

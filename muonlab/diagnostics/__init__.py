@@ -2,7 +2,7 @@
 
 Operators (what is multiplied) are separate from the algorithms (how it is iterated):
 ``hessian_operator`` / ``MatrixOperator`` feed ``lanczos``, ``power_iteration``,
-``slq_density``, ``hutchinson_trace`` and ``hutchpp_trace`` alike. Imports only torch, numpy and scipy.
+``slq_density``, ``hutchinson_trace``, ``hutchpp_trace`` and ``xtrace_trace`` alike. Imports only torch, numpy and scipy.
 """
 
 from .density import slq_density
@@ -16,7 +16,7 @@ from .projections import DomBulkTracker, dom_bulk_ratio
 from .results import EigenResult, SpectralDensity, TraceResult
 from .spikes import rule_description, spike_events, spike_summary
 from .steps import StepSizeTracker, effective_step_size
-from .trace import hutchinson_trace, hutchpp_trace
+from .trace import hutchinson_trace, hutchpp_trace, xtrace_trace
 
 __all__ = [
     "DomBulkTracker",
@@ -35,6 +35,7 @@ __all__ = [
     "hessian_operator",
     "hutchinson_trace",
     "hutchpp_trace",
+    "xtrace_trace",
     "hvp",
     "lanczos",
     "mean_gram_diagonal_dominance",

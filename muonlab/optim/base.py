@@ -120,6 +120,14 @@ class MatrixOptimizer(StatsMixin, torch.optim.Optimizer):
         """No-op (only the schedule-free methods swap parameters)."""
 
 
+def decay_weights(p: Tensor, lr: float, weight_decay: float) -> None:
+    """Decoupled weight decay ``W <- (1 - lr wd) W`` in place. A factor of exactly 1 (``wd
+    = 0``) leaves every float unchanged, so that pass over the weights is skipped."""
+    factor = 1.0 - lr * weight_decay
+    if factor != 1.0:
+        p.mul_(factor)
+
+
 def validate_common(name: str, *, lr: float, weight_decay: float, ns_steps: int | None = None) -> None:
     """Checks shared by the Muon family: ``lr > 0``, ``weight_decay >= 0``, ``ns_steps >= 1``."""
     check_positive(name, "lr", lr)

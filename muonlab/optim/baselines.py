@@ -30,6 +30,8 @@ class ParamChangeStats(StatsMixin):
     (one fused ``_foreach_copy_``, no allocation), and the buffer becomes
     ``before - after`` (one fused ``_foreach_sub_``): the negated change, whose squares
     are the change's squares bit for bit. The reductions run when the statistics are read.
+    With statistics turned off (:meth:`~muonlab.optim.stats.StatsMixin.want_stats`, the
+    run loop's unlogged steps) the step is the parent's alone: no copy, no subtraction.
 
     ``stats_batch_ndim`` (default 0) leading axes of every parameter are kept in the
     statistics, e.g. 1 for a seed ensemble's stacked ``(S, ...)`` parameters (SPEC 8):
@@ -63,11 +65,22 @@ class ParamChangeStats(StatsMixin):
             # Evaluate first: which parameters have gradients is known only afterwards.
             with torch.enable_grad():
                 loss = closure()
+        parent_step = super().step  # type: ignore[misc]
+        if getattr(parent_step, "hooked", False):
+            # torch.optim wraps the step of every class it instantiates with its profiler
+            # record and step hooks; this class's step is wrapped already, so the parent's
+            # own step runs unwrapped (hooks once per step; the wrapper costs as much as
+            # a small model's step).
+            parent_step = parent_step.__wrapped__.__get__(self)
+        if not self.stats_wanted:
+            parent_step()
+            self.set_pending_stats(None)
+            return loss
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         change = self._buffers_for(params)
         if params:
             torch._foreach_copy_(change, params)
-        super().step()  # type: ignore[misc]
+        parent_step()
         stats = StepStats(self.stats_batch_ndim)
         if params:
             torch._foreach_sub_(change, params)

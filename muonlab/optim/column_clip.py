@@ -25,15 +25,21 @@ def median_energy(E: Tensor) -> Tensor:
     return quantile(E, 0.5)
 
 
-def energy_ratio(E: Tensor, E_ref: Tensor, eps: float) -> Tensor:
+def energy_ratio(E: Tensor, E_ref: Tensor, eps: float | Tensor) -> Tensor:
     """``r_j = E_j / (E_ref + eps)`` with one ``E_ref`` per matrix (shape ``E.shape[:-1]``)."""
-    return E / (E_ref.unsqueeze(-1) + eps)
+    return E / ((E_ref.unsqueeze(-1) if E_ref.ndim else E_ref) + eps)
 
 
-def column_clip_coefficient(r: Tensor, *, alpha: float, c_min: float, k: float | None) -> Tensor:
+def column_clip_coefficient(
+    r: Tensor, *, alpha: float, c_min: float, k: float | Tensor | None, one: float | Tensor = 1.0
+) -> Tensor:
     """``c_inst_j``: ``clip(1 / (1 + alpha log(1 + r_j)), c_min, 1)`` where the trigger
-    ``r_j > k`` fires (everywhere when ``k is None``), else 1."""
-    c_clip = torch.log1p(r).mul_(alpha).add_(1.0).reciprocal_().clamp_(c_min, 1.0)
+    ``r_j > k`` fires (everywhere when ``k is None``), else 1. ``k`` and ``one`` (the
+    number 1) may be 0-d tensors of ``r``'s dtype (:mod:`muonlab.optim.constants`)."""
+    log_term = torch.log1p(r)
+    if alpha != 1.0:  # times 1.0 is exact: skipped
+        log_term.mul_(alpha)
+    c_clip = log_term.add_(one).reciprocal_().clamp_(c_min, 1.0)
     if k is None:
         return c_clip
-    return torch.where(r > k, c_clip, 1.0)
+    return torch.where(r > k, c_clip, one)

@@ -74,6 +74,14 @@ class HybridOptimizer:
             opt.step()
         return loss
 
+    def want_stats(self, wanted: bool) -> None:
+        """Statistics on or off for the following steps of every part that records
+        them (see :meth:`~muonlab.optim.stats.StatsMixin.want_stats`; an external part
+        has none)."""
+        for opt in self.optimizers.values():
+            if hasattr(opt, "want_stats"):
+                opt.want_stats(wanted)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=set_to_none)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .base import MatrixOptimizer, MomentumHook, validate_common
+from .base import MatrixOptimizer, MomentumHook, decay_weights, validate_common
 from .scaling import ADJUST_LR, muon_scale
 from .stats import StepStats
 from .validation import check_bool, check_choice, check_coefficient, ns_dtype_of
@@ -86,6 +86,6 @@ class Muon(MatrixOptimizer):
             U = self.momentum_step(p, p.grad, state["momentum_buffer"], group["momentum"], group["nesterov"], state["step"])
             O = zeropower(U, group["ns_steps"], dtype=group["ns_dtype"])
             step_size = lr * muon_scale(p.shape[-2], p.shape[-1], group["adjust_lr"])
-            p.mul_(1.0 - lr * wd)
+            decay_weights(p, lr, wd)
             p.add_(O, alpha=-step_size)
             stats.add_update(O, step_size)

@@ -9,14 +9,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import MatrixOptimizer, MomentumHook, validate_common
+from .base import MatrixOptimizer, MomentumHook, decay_weights, validate_common
 from .row_norm import row_mean_square, row_rescale
 from .stats import StepStats
 from .validation import check_bool, check_coefficient, check_positive, ns_dtype_of
 from .zeropower import zeropower
 
 
-def calibrated_step(O_hat: Tensor, lr: float, eps: float) -> Tensor:
+def calibrated_step(O_hat: Tensor, lr: float, eps: float | Tensor) -> Tensor:
     """``lr sqrt(m n) / (||O_hat||_F + eps)`` per matrix: makes the update RMS equal ``lr``."""
     m, n = O_hat.shape[-2:]
     return lr * math.sqrt(m * n) / (O_hat.norm(dim=(-2, -1)) + eps)
@@ -104,7 +104,7 @@ class NorMuon(MatrixOptimizer):
             O_hat = row_rescale(O, state["v_row"], eps)
             eta_hat = calibrated_step(O_hat, group["rms_scale"] * lr, eps)
             update = O_hat * eta_hat[..., None, None]
-            p.mul_(1.0 - lr * group["weight_decay"])
+            decay_weights(p, lr, group["weight_decay"])
             p.sub_(update)
             stats.add_update(update)
             stats.add_mean("eta_hat", eta_hat)

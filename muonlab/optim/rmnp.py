@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .base import MatrixOptimizer, MomentumHook, validate_common
+from .base import MatrixOptimizer, MomentumHook, decay_weights, validate_common
 from .row_norm import row_normalize
 from .scaling import muon_scale
 from .stats import StepStats
@@ -66,6 +66,6 @@ class RMNP(MatrixOptimizer):
             U = self.momentum_step(p, p.grad, state["momentum_buffer"], group["momentum"], group["nesterov"], state["step"])
             D = row_normalize(U)
             step_size = lr * muon_scale(p.shape[-2], p.shape[-1], "original")
-            p.mul_(1.0 - lr * group["weight_decay"])
+            decay_weights(p, lr, group["weight_decay"])
             p.add_(D, alpha=-step_size)
             stats.add_update(D, step_size)

@@ -22,6 +22,6 @@ def row_mean_square(O: Tensor) -> Tensor:
     return O.square().mean(dim=-1)
 
 
-def row_rescale(O: Tensor, v_row: Tensor, eps: float) -> Tensor:
+def row_rescale(O: Tensor, v_row: Tensor, eps: float | Tensor) -> Tensor:
     """``diag((v_row + eps)^-1/2) O`` (NorMuon / TrasMuon ``O_base``)."""
     return O * torch.rsqrt(v_row + eps).unsqueeze(-1)

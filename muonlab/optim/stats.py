@@ -113,14 +113,26 @@ class StatsMixin:
 
     ``step()`` hands its :class:`StepStats` to ``set_pending_stats``; they are reduced
     on the first read.
+
+    Every step records statistics unless :meth:`want_stats` turned them off: the run
+    loop does so for the steps it does not log (SPEC 8), which spares the optimizers
+    whose statistics cost work inside ``step()`` (the baselines' parameter copy). After
+    a step run with statistics off, ``last_stats()`` is ``{}``. The optimizer's
+    arithmetic is the same either way.
     """
 
     _last_stats: dict[str, Tensor]
     _pending_stats: StepStats | None = None
+    stats_wanted: bool = True
 
-    def set_pending_stats(self, stats: StepStats) -> None:
-        """Record the statistics of the step that just ran (reduced when first read)."""
-        self._pending_stats = stats
+    def want_stats(self, wanted: bool) -> None:
+        """Whether the following steps record statistics (default True)."""
+        self.stats_wanted = wanted
+
+    def set_pending_stats(self, stats: StepStats | None) -> None:
+        """Record the statistics of the step that just ran (reduced when first read);
+        None, or statistics turned off by :meth:`want_stats`, leaves none."""
+        self._pending_stats = stats if self.stats_wanted else None
         self._last_stats = {}
 
     def last_stats_tensors(self) -> dict[str, Tensor]:

@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
-from .base import MatrixOptimizer, MomentumHook, validate_common
+from .base import MatrixOptimizer, MomentumHook, decay_weights, validate_common
 from .column_clip import column_clip_coefficient, column_energy, energy_ratio, median_energy
+from .constants import constant
 from .normuon import calibrated_step
 from .row_norm import row_mean_square, row_rescale
 from .stats import StepStats
@@ -167,33 +168,44 @@ class TrasMuon(MatrixOptimizer):
             m, n = p.shape[-2:]
             M = state["momentum_buffer"]
 
-            p.mul_(1.0 - lr * group["weight_decay"])
+            # The fixed numbers as cached 0-d tensors: the same values, cheaper ops.
+            eps_t = constant(eps, p.dtype, p.device)
+            decay_weights(p, lr, group["weight_decay"])
             self.momentum_step(p, p.grad, M, group["beta1"], False, t)
-            M_scaled = M / M.norm(dim=(-2, -1), keepdim=True).div_(math.sqrt(m * n)).add_(eps)
+            M_scaled = M / M.norm(dim=(-2, -1), keepdim=True).div_(constant(math.sqrt(m * n), p.dtype, p.device)).add_(eps_t)
             O = zeropower(M_scaled, group["ns_steps"], dtype=group["ns_dtype"]).to(p.dtype)
             state["v_row"].lerp_(row_mean_square(O), 1.0 - group["beta2"])
-            O_base = row_rescale(O, state["v_row"], eps)
-            eta_hat = calibrated_step(O_base, lr, eps)
+            O_base = row_rescale(O, state["v_row"], eps_t)
+            eta_hat = calibrated_step(O_base, lr, eps_t)
 
             E = column_energy(M)
             state["E_ref"].lerp_(median_energy(E), 1.0 - beta_E)
             E_ref_used = state["E_ref"] / (1.0 - beta_E**t) if group["ref_bias_correction"] else state["E_ref"]
-            r = energy_ratio(E, E_ref_used, eps)
+            r = energy_ratio(E, E_ref_used, eps_t)
 
             gamma_sq = lr * lr
-            state["S"].add_(gamma_sq)
+            state["S"].add_(constant(gamma_sq, p.dtype, p.device))
             state["C"].add_(state["c_last"], alpha=gamma_sq)
             if group["clip"] and t > T_w and t % group["K"] == 0:
-                c_inst = column_clip_coefficient(r, alpha=group["alpha"], c_min=group["c_min"], k=group["k"])
+                k = group["k"]
+                c_inst = column_clip_coefficient(
+                    r,
+                    alpha=group["alpha"],
+                    c_min=group["c_min"],
+                    k=None if k is None else constant(k, p.dtype, p.device),
+                    one=constant(1.0, p.dtype, p.device),
+                )
                 state["c_ema"].lerp_(c_inst, 1.0 - group["beta_c"])
             if group["clip"] and t > T_w:
-                c_avg = state["C"] / (state["S"].unsqueeze(-1) + eps)
+                S = state["S"]
+                c_avg = state["C"] / ((S.unsqueeze(-1) if S.ndim else S) + eps_t)
                 torch.lerp(state["c_ema"], c_avg, group["rho"], out=state["c_last"])
             else:
                 state["c_last"].fill_(1.0)
             c = state["c_last"]
 
-            update = O_base * (c.unsqueeze(-2) * eta_hat[..., None, None])
+            # (c_j eta_hat) per column, then O_base times that row: the same products.
+            update = O_base * (c * eta_hat.unsqueeze(-1)).unsqueeze(-2)
             p.sub_(update)
             stats.add_update(update)
             stats.add_mean("eta_hat", eta_hat)

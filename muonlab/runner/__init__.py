@@ -8,7 +8,7 @@ into a study directory.
 
 from .backends import BACKENDS, Backend, LocalBackend, make_backend
 from .config import OptimizerSpec, RunConfig, StudyConfig, load_study_config, parse_study
-from .diagnostics_settings import DIAGNOSTICS, DiagnosticsSpec
+from .observers import DIAGNOSTICS, DiagnosticsSpec
 from .problem_api import ProblemInstance, ProblemPlugin, problem_kind, problem_names
 from .problems import INJECTION_SETTINGS, PROBLEMS, SPIKE_SETTINGS, ProblemKind
 from .run import RunResult, execute, run

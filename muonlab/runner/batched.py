@@ -21,10 +21,11 @@ while the other seeds go on. A diverged slice is not masked: every batched opera
 the other seeds (tested); the batch stops early only once every seed has diverged.
 
 Cells whose optimizer has no batched mode (sgd, adamw, sf-adamw, da/sc/df-muon), whose
-settings rule out a batch (the adapter's ``batch_limit``), or with ``[diagnostics]``
-observers run one run per seed, and the plan says why
+settings rule out a batch (the adapter's ``batch_limit``), or with a ``[diagnostics]``
+plugin that cannot observe a seed batch run one run per seed, and the plan says why
 (:func:`~muonlab.runner.cells.plan_cells`, written to ``manifest.json`` and printed by
-the CLI).
+the CLI). The other diagnostics observe each seed of the batch on its own slice
+(:mod:`muonlab.runner.seed_observer`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def batch_support(config: RunConfig) -> str | None:
         return f"problem {config.problem!r} has no seed-batched path"
     if "batched" not in optim.hyperparameters(config.optimizer):
         return f"optimizer {config.optimizer!r} has no batched mode"
-    if config.diagnostics.enabled:
-        return "[diagnostics] observers follow one run each"
+    if unbatchable := config.diagnostics.unbatchable():
+        return f"[diagnostics] {', '.join(unbatchable)} cannot observe a seed batch"
     return entry.batch_limit(config)
 
 

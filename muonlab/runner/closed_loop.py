@@ -19,6 +19,7 @@ when the feature basis is the identity (AWB-T ``fix_V = true``).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import Any
 
@@ -36,20 +37,37 @@ def with_column_scales(metrics: Callable[[], dict[str, Tensor]], optimizer: Any,
         return metrics
     singles = getattr(injection, "injections", (injection,))
     m, n = W.shape[-2:]
-    event_steps = injection.event_steps(steps)
-    masks: dict[int, Tensor] = {}
+    event_steps = sorted(injection.event_steps(steps))
+    # Built once and reused by every logged row (a row copies its values): per event, its
+    # column mask and size; per (previous, next) event pair, the mask of the other columns.
+    masks: dict[int | None, tuple[Tensor, Tensor]] = {}
+    others: dict[tuple[int | None, int | None], tuple[Tensor, Tensor]] = {}
+    nan: list[Tensor] = []
 
-    def mask(event: int) -> Tensor:
-        """``(S, n)`` (or ``(n,)``) bool mask of the event's columns, built once."""
+    def counted(where: Tensor) -> tuple[Tensor, Tensor]:
+        return where, where.sum(dim=-1)
+
+    def mask(event: int) -> tuple[Tensor, Tensor]:
+        """``(S, n)`` (or ``(n,)``) bool mask of the event's columns and its size."""
         if event not in masks:
             rows = torch.zeros(len(singles), n, dtype=torch.bool)
             for i, single in enumerate(singles):
                 rows[i, torch.from_numpy(single.draw(event, m, n)[0])] = True
-            masks[event] = (rows if W.ndim == 3 else rows[0]).to(W.device)
+            masks[event] = counted((rows if W.ndim == 3 else rows[0]).to(W.device))
         return masks[event]
 
-    def mean_over(c: Tensor, where: Tensor) -> Tensor:
-        return (c * where).sum(dim=-1) / where.sum(dim=-1)
+    def other(prev: int | None, following: int | None) -> tuple[Tensor, Tensor]:
+        """The mask of the columns in neither event's set, and its size."""
+        if (prev, following) not in others:
+            used = torch.zeros(W.shape[:-2] + (n,), dtype=torch.bool, device=W.device)
+            for event in (prev, following):
+                if event is not None:
+                    used |= mask(event)[0]
+            others[prev, following] = counted(~used)
+        return others[prev, following]
+
+    def mean_over(c: Tensor, where: tuple[Tensor, Tensor]) -> Tensor:
+        return (c * where[0]).sum(dim=-1) / where[1]
 
     def with_columns() -> dict[str, Tensor]:
         out = metrics()
@@ -57,18 +75,14 @@ def with_column_scales(metrics: Callable[[], dict[str, Tensor]], optimizer: Any,
         if "c_last" not in state:
             return out
         t, c = state["step"], state["c_last"]
-        prev = [e for e in event_steps if e <= t]
-        following = [e for e in event_steps if e > t]
-        nan = torch.full(c.shape[:-1], float("nan"), dtype=c.dtype, device=c.device)
-        used = torch.zeros_like(c, dtype=torch.bool)
-        for key, events in (("c_J", prev[-1:]), ("c_Jnext", following[:1])):
-            if events:
-                where = mask(events[0])
-                out[key] = mean_over(c, where)
-                used |= where
-            else:
-                out[key] = nan
-        out["c_other"] = mean_over(c, ~used)
+        split = bisect.bisect_right(event_steps, t)
+        prev = event_steps[split - 1] if split else None
+        following = event_steps[split] if split < len(event_steps) else None
+        if not nan:
+            nan.append(torch.full(c.shape[:-1], float("nan"), dtype=c.dtype, device=c.device))
+        for key, event in (("c_J", prev), ("c_Jnext", following)):
+            out[key] = nan[0] if event is None else mean_over(c, mask(event))
+        out["c_other"] = mean_over(c, other(prev, following))
         return out
 
     return with_columns

@@ -19,7 +19,7 @@ Schema (every key optional unless marked required)::
 
     [spikes]                   # spike-rule overrides (SPEC 4): window, tau, baseline, rho, delta
 
-    [diagnostics]              # observers to enable (muonlab.runner.diagnostics_settings)
+    [diagnostics]              # observers to enable (muonlab.runner.observers)
 
     [controls]                 # control runs (muonlab.runner.controls): baseline,
                                # no_injection, matched_step, lr_grid
@@ -57,7 +57,7 @@ from muonlab.schema import Schema
 from muonlab.tomlcompat import tomllib
 
 from .controls import Controls, Tuning, expand, parse_controls, parse_tuning, with_lr
-from .diagnostics_settings import DiagnosticsSpec, parse_diagnostics
+from .observers import DiagnosticsSpec, parse_diagnostics
 from .memory import RunSize, check_memory
 from .problem_api import problem_kind, problem_names
 from .problems import INJECTION_SETTINGS, SPIKE_SETTINGS, ProblemKind

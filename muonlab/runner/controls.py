@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .diagnostics_settings import DiagnosticsSpec
+from .observers import DiagnosticsSpec
 from .settings import ConfigError, type_name
 
 CONTROL_KEYS = ("baseline", "no_injection", "matched_step", "lr_grid")

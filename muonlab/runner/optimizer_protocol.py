@@ -25,6 +25,14 @@ def set_mode(optimizer: Any, mode: str) -> None:
         switch()
 
 
+def want_stats(optimizer: Any, wanted: bool) -> None:
+    """Tell ``optimizer`` whether the next step's statistics will be read (the run loop
+    logs only some steps); a no-op for an optimizer without ``want_stats``."""
+    switch = getattr(optimizer, "want_stats", None)
+    if switch is not None:
+        switch(wanted)
+
+
 def reports_stats(optimizer: Any) -> bool:
     """Whether ``optimizer`` (and every part of a hybrid one) has ``last_stats_tensors()``."""
     parts = getattr(optimizer, "optimizers", {"": optimizer})

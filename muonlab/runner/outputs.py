@@ -258,8 +258,8 @@ class StudyOutput:
         run_id = result.run_id
         if result.status != "failed":
             self._write_run_csv(result)
-        if result.spectrum is not None:
-            self._write_spectrum_csv(result)
+        for name, columns in result.artifacts.items():
+            self._write_artifact_csv(result.run_id, name, columns)
         self.summary[run_id] = self._summary_row(result)
         self.events[run_id] = [[run_id, str(e.step), e.kind, e.detail] for e in result.events]
         entry: dict[str, Any] = {
@@ -286,11 +286,12 @@ class StudyOutput:
         rows = ([result.run_id, *(format_value(columns[c][i]) for c in columns)] for i in range(n_rows))
         write_atomic(self.out / "runs" / f"{result.run_id}.csv", csv_text(header, rows))
 
-    def _write_spectrum_csv(self, result: RunResult) -> None:
-        """``runs/<run_id>.spectrum.csv``: the end-of-run Hessian density (``[diagnostics] spectrum``)."""
-        columns = result.spectrum
-        rows = ([result.run_id, *(format_value(v[i]) for v in columns.values())] for i in range(len(columns["eigenvalue"])))
-        write_atomic(self.out / "runs" / f"{result.run_id}.spectrum.csv", csv_text(["run_id", *columns], rows))
+    def _write_artifact_csv(self, run_id: str, name: str, columns: dict[str, np.ndarray]) -> None:
+        """``runs/<run_id>.<name>.csv``: an end-of-run table of a diagnostic (e.g. the
+        ``[diagnostics] spectrum`` Hessian density)."""
+        n_rows = len(next(iter(columns.values())))
+        rows = ([run_id, *(format_value(v[i]) for v in columns.values())] for i in range(n_rows))
+        write_atomic(self.out / "runs" / f"{run_id}.{name}.csv", csv_text(["run_id", *columns], rows))
 
     def _summary_row(self, result: RunResult) -> list[str]:
         config = result.config

@@ -5,7 +5,8 @@ Per step: ``zero_grad``, loss, ``backward``, gradient hook (gradient-site inject
 ``last_stats_tensors()``, the task's metrics) stay on the device
 (:class:`~muonlab.runner.steplog.StepLog`); the host reads them at flush points only,
 where a NaN/inf loss or parameter stops the run as ``diverged``. The study's
-``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step.
+``[diagnostics]`` run as a :class:`~muonlab.runner.observers.RunObserver` around the step;
+their end-of-run artifacts (e.g. the spectral density) come back in ``artifacts``.
 A seed-batched cell (SPEC 8) goes through the same sequence (:func:`run_seeds`) with a
 seed axis on the task and the log.
 """
@@ -24,9 +25,10 @@ from .config import RunConfig
 from .device import DTYPES, resolve_device
 from .adapters import build_cell_task
 from .adapters.base import Seeds
-from .observers import RunObserver, spectrum_columns
-from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode
+from .observers import Artifacts, RunObserver
+from .optimizer_protocol import ParamDeltaStats, reports_stats, set_mode, want_stats
 from .schedules import Schedule, build_schedule
+from .seed_observer import batch_observer
 from .seeding import seeded
 from .spikes import spike_statistics
 from .steplog import StepLog
@@ -53,11 +55,17 @@ class RunResult:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     events: tuple[EventRecord, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
-    spectrum: dict[str, np.ndarray] | None = None
+    # end-of-run tables of the diagnostics, name -> columns (runs/<run_id>.<name>.csv)
+    artifacts: Artifacts = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
         return self.config.run_id
+
+    @property
+    def spectrum(self) -> dict[str, np.ndarray] | None:
+        """The ``[diagnostics] spectrum`` density's columns, None when not recorded."""
+        return self.artifacts.get("spectrum")
 
 
 def failed_result(config: RunConfig, error: BaseException) -> RunResult:
@@ -94,17 +102,16 @@ def run_seeds(seeds: Seeds) -> list[RunResult]:
     with seeded(config.seed):
         task = build_cell_task(seeds, device=device, dtype=DTYPES[config.dtype])
         log = StepLog(config.steps, config.every, device, batch=seeds.shape[0] if seeds.batched else None, extra=task.row_steps)
-        observer = RunObserver(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged) \
-            if config.diagnostics.enabled else None
+        observer = _observer(seeds, task, log, device)
         schedule = build_schedule(task.optimizer, dict(config.schedule), config.steps)
         train_steps(task, log, config.steps, observer, schedule)
     steps_run = [config.steps if d is None else d for d in log.diverged]
     finals: dict[str, np.ndarray] = {}
-    spectrum = None
+    artifacts: list[Artifacts] = [{} for _ in seeds.configs]
     if None in log.diverged:
         finals = {k: _host(v) for k, v in final_metrics(task).items()}
-        density = observer.spectrum() if observer is not None else None
-        spectrum = None if density is None else spectrum_columns(density)
+        if observer is not None:
+            artifacts = observer.finish([d is None for d in log.diverged])
     losses, columns = log.to_host(max(steps_run))
     events = task.seed_events() if task.seed_events is not None else [[] for _ in seeds.configs]
     results = []
@@ -113,8 +120,19 @@ def run_seeds(seeds: Seeds) -> list[RunResult]:
         own = {k: v[:rows] if k == "step" else _seed_view(v, i, seeds)[:rows] for k, v in columns.items()}
         own_finals = {k: float(_seed_view(v, i, seeds)) for k, v in finals.items()} if diverged is None else {}
         result = assemble_result(own_config, _seed_view(losses, i, seeds)[:n], own, events[i], task.event_steps, diverged, own_finals)
-        results.append(result if spectrum is None else replace(result, spectrum=spectrum))
+        results.append(replace(result, artifacts=artifacts[i]))
     return results
+
+
+def _observer(seeds: Seeds, task: Task, log: StepLog, device: torch.device) -> RunObserver | None:
+    """The observer of the study's ``[diagnostics]`` (None when it has none): a run's
+    own, or each seed of a batch observed on its own slice."""
+    config = seeds.config
+    if not config.diagnostics.enabled:
+        return None
+    if seeds.batched:
+        return batch_observer(seeds.configs, task, log.is_logged, device, DTYPES[config.dtype])
+    return RunObserver.for_run(config.diagnostics, task, seed=config.seed, is_logged=log.is_logged)
 
 
 def _host(value: Any) -> np.ndarray:
@@ -231,6 +249,7 @@ def _train_step(
     logged = log.is_logged(step)
     if deltas is not None and logged:
         deltas.before_step()
+    want_stats(optimizer, logged)
     optimizer.step()
     if schedule is not None:
         schedule.step()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from diag_oracles import haar_orthogonal, sin_largest_principal_angle
@@ -41,6 +43,8 @@ def test_matches_eigh_on_random_symmetric(which: str, k: int) -> None:
     torch.testing.assert_close(res.eigenvectors.T @ res.eigenvectors, torch.eye(k, dtype=torch.float64),
                                atol=1e-10, rtol=0)
     true_residuals = (A @ res.eigenvectors - res.eigenvectors * res.eigenvalues).norm(dim=0)
+    # bound: both are float64 norms of the same residual (stored products vs A y), within
+    # (n + k) eps64 ||A|| ~ 1e-13 of each other
     torch.testing.assert_close(res.residuals, true_residuals, atol=1e-12, rtol=1e-6)
     assert bool(res.converged.all())
     assert bool((res.residuals <= 1e-10 * res.eigenvalues.abs()).all())
@@ -111,11 +115,39 @@ def test_deterministic_for_a_seed() -> None:
 
 
 def test_float32_operator() -> None:
-    A = _matrix_with_spectrum(_spread_spectrum(60, seed=1), seed=1)
-    res = lanczos(MatrixOperator(A.float()), 3, tol=1e-5)
+    """Float32 Lanczos against the float64 spectrum of A, within a derived bound.
+
+    The operator is A32 = fl(A): Weyl moves each eigenvalue by <= ||A32 - A||_2 (the input's
+    rounding, computed exactly in float64). A converged pair (theta, y) has a float32
+    residual <= max(tol |theta|, 10 sqrt(n) eps32 ||A||), and that residual is computed
+    from the stored float32 products (matvec and combination: <= 2 n eps32 ||A||_2 more,
+    and n eps32 ||A||_2 for y's float32 normalization);
+    with the returned vector's true residual r (float64, checked against that bound)
+    the Rayleigh quotient rho(y) is within r^2 / gap of an eigenvalue (Kato-Temple; gap to
+    the rest of A32's spectrum), and theta is within n eps32 ||A||_2 of rho(y) (the
+    float32 projected problem: Paige's analysis with constant 1, an assumption).
+    """
+    n, tol = 60, 1e-5
+    A = _matrix_with_spectrum(_spread_spectrum(n, seed=1), seed=1)
+    A32 = A.float()
+    res = lanczos(MatrixOperator(A32), 3, tol=tol)
     assert res.eigenvalues.dtype == torch.float32
-    torch.testing.assert_close(res.eigenvalues.double(), _reference(A, 3, "LA")[0], rtol=1e-5, atol=0)
     assert bool(res.converged.all())
+    eps32, norm = 2.0**-24, torch.linalg.matrix_norm(A, ord=2).item()
+    weyl = torch.linalg.matrix_norm(A32.double() - A, ord=2).item()
+    spectrum32 = torch.linalg.eigvalsh(A32.double())
+    for theta, y, lam in zip(res.eigenvalues.double(), res.eigenvectors.double().T, _reference(A, 3, "LA")[0]):
+        theta = theta.item()
+        y = y / y.norm()
+        rho = (y @ A32.double() @ y).item()
+        r = (A32.double() @ y - rho * y).norm().item()
+        assert r <= max(tol * abs(theta), 10 * math.sqrt(n) * eps32 * norm) + 2 * n * eps32 * norm + n * eps32 * norm
+        others = spectrum32[(spectrum32 - rho).abs() > r]
+        gap = (others - rho).abs().min().item()
+        assert r < gap  # Kato-Temple's condition: one eigenvalue within r of rho
+        bound = n * eps32 * norm + r * r / gap + weyl
+        assert bound < 1e-5 * abs(lam.item())  # float32 accuracy, well inside the old rtol 1e-5
+        assert abs(theta - lam.item()) <= bound
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,8 @@ def test_matches_pyhessian_transcription() -> None:
     res = power_iteration(MatrixOperator(A), 4, tol=1e-4, max_iter=200, seed=5)
     ref_values, ref_products = _pyhessian_eigenvalues(A, 4, 1e-4, 200, seed=5)
     # PyHessian keeps the previous estimate when it stops; ours returns the latest one,
-    # consistent with its vector: both satisfy the same relative-change rule.
+    # consistent with its vector: both satisfy the same relative-change rule (not a
+    # rounding comparison; bound: consecutive estimates differ by <= tol relative, 2 tol).
     torch.testing.assert_close(res.eigenvalues, torch.tensor(ref_values, dtype=torch.float64), rtol=2e-4, atol=0)
     assert res.n_matvec == ref_products
 
@@ -60,6 +61,7 @@ def test_converges_to_top_eigenpairs() -> None:
     assert bool(res.converged.all())
     assert res.n_matvec == op.n_matvec
     true_residuals = (A @ res.eigenvectors - res.eigenvectors * res.eigenvalues).norm(dim=0)
+    # bound: float64 norms of the same residual, within n eps64 ||A|| of each other
     torch.testing.assert_close(res.residuals, true_residuals, rtol=1e-6, atol=1e-14)
 
 

@@ -62,7 +62,8 @@ def test_lion_matches_its_equations(installed: None) -> None:
     for g, want in zip(grads, expected):
         p.grad = g.clone()
         opt.step()
-        # float64 both sides, same operations up to order: 50 steps x a few eps_f64.
+        # float64 both sides, same operations up to order; bound: 50 steps x <= 20 roundings
+        # of entries |theta| <= 1 (eps_f64 = 2**-52 each).
         np.testing.assert_allclose(p.detach().numpy(), want, rtol=0, atol=1e3 * 2.0**-52)
 
 
@@ -100,8 +101,8 @@ def test_plugin_study_through_the_cli(installed: None, tmp_path: Path) -> None:
     assert any(np.isfinite(float(r["r_dom"])) for r in rows)
     # Lion moves every coordinate by exactly lr (weight_decay = 0, sign(c) = +-1): the
     # runner's update_rms (parameter deltas at logged steps) must equal lr. float32
-    # deltas of entries |theta| <= 2 carry <= 2 * 2**-24 absolute error each, i.e.
-    # ~1e-5 relative to lr = 2e-2.
+    # deltas of entries |theta| <= 2 carry <= 2 * 2**-24 absolute error each, i.e. a bound
+    # of ~1e-5 relative to lr = 2e-2 (plus the rms' own rounding).
     rms = np.array([float(r["update_rms"]) for r in rows])
     np.testing.assert_allclose(rms, 2e-2, rtol=1e-4)
     # ...and equal the step_size diagnostic, computed separately (T F.2).

@@ -123,6 +123,29 @@ def ns5_input_float32_bound(U: torch.Tensor, input_error: float) -> float:
             + jacobian_inf_norm(ns5_iterations_f64, X) * norm_error)
 
 
+def jacobian_spectral_norm(f, x: torch.Tensor, argnum: int = 0, *args: torch.Tensor | float) -> float:
+    """The spectral norm of df/dx (as jacobian_inf_norm): turns a Frobenius-norm input
+    error into a Frobenius-norm output error, to first order. For the Frobenius norm of
+    an error it is up to sqrt(numel) tighter than sqrt(numel) times the infinity norm."""
+    inputs = [a.double() if isinstance(a, torch.Tensor) else a for a in args]
+    inputs.insert(argnum, x.double())
+    J = torch.func.jacrev(f, argnums=argnum)(*inputs)
+    return torch.linalg.matrix_norm(J.reshape(-1, x.numel()), 2).item()
+
+
+def ns5_input_float32_fro_bound(U: torch.Tensor, input_error_fro: float) -> float:
+    """Bound on ||NS5_32(U32) - NS5(U)||_F (exact value U, m x n) when the float32 input is
+    off by <= input_error_fro in the Frobenius norm: ns5_input_float32_bound's three terms
+    in the Frobenius norm (NS5's own per-entry rounding times sqrt(m n); the input error
+    and the norm's (m n / 2 + 3) eps32 relative rounding of X = U / ||U||_F through the
+    spectral norms of the Jacobians at U and X), first order."""
+    m, n = U.shape
+    X = U.double() / U.double().norm()
+    X = X.T if m > n else X
+    return (math.sqrt(m * n) * ns5_float32_bound(m, n) + jacobian_spectral_norm(ns5_f64, U) * input_error_fro
+            + jacobian_spectral_norm(ns5_iterations_f64, X) * (m * n / 2 + 3) * EPS32)
+
+
 def parameter_float32_bound(update_errors: Sequence[float], w_max: float, u_max: float) -> float:
     """Per-entry bound on |W32 - W| after steps W <- W (1 - lr wd) - u_t with FIXED gradients
     (no feedback through a loss, so the errors add up linearly; 1 - lr wd <= 1 does not grow

@@ -82,7 +82,7 @@ def test_summed_gradient_bug_is_caught_by_the_reference():
     _, lap = laplacian_autograd(lambda p: mlp_forward(params, p), x)
     hess = torch.func.vmap(torch.func.hessian(lambda p: mlp_forward(params, p[None])[0]))(x.detach())
     torch.testing.assert_close(buggy, lap + 2 * hess[:, 0, 1], rtol=1e-11, atol=1e-13)
-    assert not torch.allclose(buggy, lap, rtol=1e-3, atol=1e-6)
+    assert not torch.allclose(buggy, lap, rtol=1e-3, atol=1e-6)  # not a rounding comparison: they must differ
 
 
 def test_forward_laplacian_vmaps_over_stacked_seeds():

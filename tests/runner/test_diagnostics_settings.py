@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 
 from muonlab.runner import ConfigError, parse_study
-from muonlab.runner.diagnostics_settings import DiagnosticsSpec, DomBulkSpec, GramSpec, SpectrumSpec
+from muonlab.runner.observers import DiagnosticsSpec
+from muonlab.runner.observers.dom_bulk import DomBulkSpec
+from muonlab.runner.observers.gram import GramSpec
+from muonlab.runner.observers.spectrum import SpectrumSpec
 
 HEAD = """
 steps = 32
