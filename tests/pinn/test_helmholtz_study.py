@@ -107,8 +107,8 @@ def test_rows_metrics_and_roi_events(study_dir: Path) -> None:
         # rounding of theta - u (<= 3 eps32 (|theta| + |u|) per entry: the decay product,
         # the product and the sum), update_rms's float32 norm ((P / 2 + 4) eps32) and s_t's
         # cast to float32; rms(theta_{t-1}) <= rms(theta_0) + sum of the earlier s.
-        theta0 = torch.cat([p.detach().double().reshape(-1) for p in helmholtz_task(configs[rid], torch.device("cpu"),
-                                                                                    torch.float32).params])
+        theta0 = torch.cat([p.detach().double().reshape(-1) for p in build_task(configs[rid], device=torch.device("cpu"),
+                                                                                    dtype=torch.float32).params])
         P = theta0.numel()
         s, u = f32["step_size"].astype(np.float64), f32["update_rms"].astype(np.float64)
         theta_rms = theta0.square().mean().sqrt().item() + np.concatenate([[0.0], np.cumsum(s)[:-1]])
@@ -220,7 +220,7 @@ def test_hessian_diagnostics_on_a_pinn(tmp_path: Path) -> None:
     # <= ||Q^T Q - I|| r_dom^2 (reorthogonalized Lanczos: <= k P eps32, an assumption)
     # plus the products', sums' and norms' rounding, <= 2 (P + k + 4) eps32 each way, and
     # the float32 rows' rounding (2 eps32).
-    task = helmholtz_task(parse_study(study.read_text()).runs()[0], torch.device("cpu"), torch.float32)
+    task = build_task(parse_study(study.read_text()).runs()[0], device=torch.device("cpu"), dtype=torch.float32)
     P, k = sum(p.numel() for p in task.params), 3
     r_dom, r_bulk = (observed[c].to_numpy(np.float64).astype(np.float32).astype(np.float64) for c in ("r_dom", "r_bulk"))
     assert (np.abs(r_dom**2 + r_bulk**2 - 1.0) <= (k * P + 2 * (P + k + 4) + 2) * EPS32).all()
