@@ -31,9 +31,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from _awbt_operator import AWBTHessian
 from _timing import interleaved
-from muonlab.diagnostics import DomBulkTracker, EigenResult, Operator, lanczos, power_iteration
+from muonlab.diagnostics import DomBulkTracker, EigenResult, MatvecOperator, Operator, lanczos, power_iteration
 from muonlab.runner import parse_study, run
 from muonlab.runner.observers import dom_bulk
 from muonlab.toyproblems import AWBT
@@ -111,7 +110,7 @@ def cpu_time(text: str, repeats: int) -> float:
 def eigen_part(args: argparse.Namespace) -> None:
     for fix_V in (True, False):
         problem = AWBT(d=args.d, kappa=args.kappa, fix_V=fix_V, seed=0, dtype=torch.float64)
-        op = AWBTHessian(problem)
+        op = MatvecOperator(problem.hessian_matvec, problem.dim, problem.device, problem.dtype)
         truth = problem.hessian_eigenpairs(args.k)[0]
         print(f"AWB-T Hessian d={args.d} (dim {op.dim}), kappa={args.kappa:g}, fix_V={fix_V}, "
               f"top-{args.k}, target rel err {args.target:g}")

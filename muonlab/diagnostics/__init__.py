@@ -1,7 +1,7 @@
 """Diagnostics that observe a run and never change its trajectory (SPEC section 4).
 
 Operators (what is multiplied) are separate from the algorithms (how it is iterated):
-``hessian_operator`` / ``MatrixOperator`` feed ``lanczos``, ``power_iteration``,
+``hessian_operator`` / ``MatrixOperator`` / ``MatvecOperator`` feed ``lanczos``, ``power_iteration``,
 ``slq_density``, ``hutchinson_trace``, ``hutchpp_trace`` and ``xtrace_trace`` alike. Imports only torch, numpy and scipy.
 """
 
@@ -10,7 +10,7 @@ from .energy import column_energy, energy_ratios
 from .gram import gram_diagonal_dominance, mean_gram_diagonal_dominance
 from .hvp import hvp
 from .lanczos import lanczos
-from .operators import HessianOperator, MatrixOperator, Operator, hessian_operator
+from .operators import HessianOperator, MatrixOperator, MatvecOperator, Operator, hessian_operator
 from .power import power_iteration
 from .projections import DomBulkTracker, dom_bulk_ratio
 from .results import EigenResult, SpectralDensity, TraceResult
@@ -23,6 +23,7 @@ __all__ = [
     "EigenResult",
     "HessianOperator",
     "MatrixOperator",
+    "MatvecOperator",
     "Operator",
     "SpectralDensity",
     "StepSizeTracker",

@@ -6,7 +6,7 @@ tested on a plain symmetric matrix and used on a Hessian unchanged (SPEC section
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -42,6 +42,20 @@ class MatrixOperator:
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         self.n_matvec += 1
         return self.matrix @ v
+
+
+class MatvecOperator:
+    """Any symmetric ``matvec`` function as an ``Operator`` (e.g. a problem's analytic
+    Hessian product, ``AWBT.hessian_matvec``); counts its products in ``n_matvec``."""
+
+    def __init__(self, matvec: Callable[[torch.Tensor], torch.Tensor], dim: int, device: torch.device, dtype: torch.dtype) -> None:
+        self._apply = matvec
+        self.dim, self.device, self.dtype = dim, device, dtype
+        self.n_matvec = 0
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        self.n_matvec += 1
+        return self._apply(v)
 
 
 class HessianOperator:

@@ -7,24 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from muonlab.diagnostics import hessian_operator, lanczos
+from muonlab.diagnostics import MatvecOperator, hessian_operator, lanczos
 from muonlab.toyproblems import AWBT
 from muonlab.toyproblems.awbt import awbt_spectrum
 
 # S_A = S_B log-spaced: s_i^2 s_j^2 depends on i + j only, so eigenvalue group g
 # (i + j = g) has multiplicity g + 1 and the top-k subspace is defined at k = 1, 3, 6, 10.
 GAP_KS = (1, 3, 6, 10)
-
-
-class AWBTHessian:
-    """``AWBT.hessian_matvec`` as a diagnostics ``Operator``."""
-
-    def __init__(self, problem: AWBT) -> None:
-        self.problem = problem
-        self.dim, self.device, self.dtype = problem.dim, problem.device, problem.dtype
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        return self.problem.hessian_matvec(v)
 
 
 def sin_largest_angle(X: torch.Tensor, Y: torch.Tensor) -> float:
@@ -37,7 +26,7 @@ def test_lanczos_top_k_equals_analytic_awbt_eigenpairs(fix_V: bool) -> None:
     problem = AWBT(d=16, kappa=1e4, fix_V=fix_V, seed=2, dtype=torch.float64)
     s2 = awbt_spectrum(16, 1e4) ** 2  # diag(S_A)^2 = diag(S_B)^2
     analytic = torch.sort(torch.outer(s2, s2).reshape(-1), descending=True).values
-    op = AWBTHessian(problem)
+    op = MatvecOperator(problem.hessian_matvec, problem.dim, problem.device, problem.dtype)
     for k in range(1, 11):
         result = lanczos(op, k, tol=1e-10, seed=k)
         assert bool(result.converged.all())
