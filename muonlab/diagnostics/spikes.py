@@ -49,6 +49,18 @@ def _as_series(losses: Iterable[float] | pd.Series) -> pd.Series:
     return pd.Series(values, index=pd.RangeIndex(1, len(values) + 1))
 
 
+def _as_array(losses: Iterable[float] | pd.Series) -> tuple[np.ndarray, int]:
+    """The float64 values of ``losses`` and the step of the first one (checked as in
+    :func:`_as_series`; a plain array needs no pandas)."""
+    if isinstance(losses, pd.Series):
+        series = _as_series(losses)
+        return series.to_numpy(), int(series.index[0]) if len(series) else 1
+    values = np.asarray(losses, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"spike_events: losses must be 1-D, got shape {values.shape}")
+    return values, 1
+
+
 def _check(name: str, value: float, minimum: float, *, integer: bool = False, strict: bool = False) -> None:
     bad = (integer and (isinstance(value, bool) or not isinstance(value, (int, np.integer)))) or \
         not np.isfinite(value) or (value <= minimum if strict else value < minimum)
@@ -58,9 +70,16 @@ def _check(name: str, value: float, minimum: float, *, integer: bool = False, st
                          f"got {value!r}")
 
 
-def _trailing_median(series: pd.Series, window: int) -> np.ndarray:
-    """``median(L_{t-window..t-1})`` at each t; NaN without a full window."""
-    return series.rolling(window, min_periods=window).median().shift(1).to_numpy()
+def _trailing_median(L: np.ndarray, window: int) -> np.ndarray:
+    """``median(L_{t-window..t-1})`` at each t; NaN without a full window of finite
+    values. These are the values of pandas' ``rolling(window, min_periods=window)
+    .median().shift(1)`` (which reads +-inf as missing), without its per-call overhead:
+    both take the middle value, or ``(a + b) / 2`` of the two middle ones."""
+    out = np.full(L.shape, np.nan)
+    if L.size > window:
+        finite = np.where(np.isinf(L[:-1]), np.nan, L[:-1])
+        out[window:] = np.median(np.lib.stride_tricks.sliding_window_view(finite, window), axis=1)
+    return out
 
 
 def _first_at_or_below(values: np.ndarray, level: float) -> float:
@@ -69,9 +88,22 @@ def _first_at_or_below(values: np.ndarray, level: float) -> float:
     return float(hits[0]) if hits.size else np.nan
 
 
-def _unaligned(series: pd.Series, window: int, tau: float) -> pd.DataFrame:
-    L, steps = series.to_numpy(), series.index.to_numpy()
-    ref = _trailing_median(series, window)
+Columns = dict[str, np.ndarray]
+_UNALIGNED_DTYPES = dict(zip(UNALIGNED_COLUMNS, ("int64", "int64", "int64", "float64", "float64", "bool",
+                                                 "float64", "bool")))
+_ALIGNED_DTYPES = dict(zip(ALIGNED_COLUMNS, ("int64", "float64", "float64", "int64", "float64", "int64",
+                                             "bool", "float64", "bool")))
+
+
+def _columns(rows: list[tuple], dtypes: dict[str, str]) -> Columns:
+    """One typed array per column of ``rows`` (in the order of ``dtypes``)."""
+    if not rows:
+        return {name: np.empty(0, dtype=dtype) for name, dtype in dtypes.items()}
+    return {name: np.asarray(values, dtype=dtype) for (name, dtype), values in zip(dtypes.items(), zip(*rows))}
+
+
+def _unaligned(L: np.ndarray, first: int, window: int, tau: float) -> Columns:
+    ref = _trailing_median(L, window)
     with np.errstate(invalid="ignore"):
         is_spike = L > tau * ref  # NaN reference (no full window) compares False
     padded = np.concatenate([[False], is_spike, [False]])
@@ -82,17 +114,15 @@ def _unaligned(series: pd.Series, window: int, tau: float) -> pd.DataFrame:
         r = ref[s]
         k_peak = int(np.argmax(L[s:e + 1]))
         recovery = _first_at_or_below(L[s:], r)
-        rows.append((steps[s], steps[e], steps[s + k_peak], r, L[s + k_peak] / r, True,
+        rows.append((first + s, first + e, first + s + k_peak, r, L[s + k_peak] / r, True,
                      recovery, bool(np.isfinite(recovery))))
-    return pd.DataFrame(rows, columns=UNALIGNED_COLUMNS).astype(
-        {"step": "int64", "end_step": "int64", "peak_step": "int64", "reference": "float64",
-         "peak": "float64", "spike": "bool", "recovery": "float64", "valid": "bool"})
+    return _columns(rows, _UNALIGNED_DTYPES)
 
 
-def _aligned(series: pd.Series, events: np.ndarray, baseline: int, rho: float,
-             delta: float) -> pd.DataFrame:
-    L, first, last = series.to_numpy(), int(series.index[0]), int(series.index[-1])
-    base_all = _trailing_median(series, baseline)
+def _aligned(L: np.ndarray, first: int, events: np.ndarray, baseline: int, rho: float,
+             delta: float) -> Columns:
+    last = first + L.size - 1
+    base_all = _trailing_median(L, baseline)
     events = np.unique(events)
     if events.size and events[0] < first:
         raise ValueError(f"spike_events: event_steps must be >= the first step {first}, "
@@ -117,10 +147,29 @@ def _aligned(series: pd.Series, events: np.ndarray, baseline: int, rho: float,
         valid = spike and bool(np.isfinite(recovery)) and recovery <= H
         rows.append((e, b, event_ratio, H, peak, e + k_star + 1 if k_star >= 0 else -1,
                      spike, recovery, valid))
-    return pd.DataFrame(rows, columns=ALIGNED_COLUMNS).astype(
-        {"step": "int64", "baseline": "float64", "event_ratio": "float64", "horizon": "int64",
-         "peak": "float64", "peak_step": "int64", "spike": "bool", "recovery": "float64",
-         "valid": "bool"})
+    return _columns(rows, _ALIGNED_DTYPES)
+
+
+def _rule_columns(L: np.ndarray, first: int, window: int, tau: float, event_steps: Iterable[int] | None,
+                  baseline: int, rho: float, delta: float) -> Columns:
+    if event_steps is None:
+        _check("window", window, 1, integer=True)
+        _check("tau", tau, 0.0, strict=True)
+        return _unaligned(L, first, window, tau)
+    _check("baseline", baseline, 1, integer=True)
+    _check("rho", rho, 0.0, strict=True)
+    _check("delta", delta, 0.0)
+    events = np.asarray(list(event_steps), dtype=np.int64)
+    return _aligned(L, first, events, baseline, rho, delta) if L.size else _columns([], _ALIGNED_DTYPES)
+
+
+def spike_columns(losses: Iterable[float] | pd.Series, window: int = 20, tau: float = 1.5,
+                  event_steps: Iterable[int] | None = None, *, baseline: int = 10,
+                  rho: float = 3.0, delta: float = 0.5) -> Columns:
+    """:func:`spike_events`' table as one numpy array per column, without building a
+    DataFrame (what the runner's per-run statistics read)."""
+    L, first = _as_array(losses)
+    return _rule_columns(L, first, window, tau, event_steps, baseline, rho, delta)
 
 
 def spike_events(losses: Iterable[float] | pd.Series, window: int = 20, tau: float = 1.5,
@@ -136,36 +185,38 @@ def spike_events(losses: Iterable[float] | pd.Series, window: int = 20, tau: flo
     ``horizon`` (H), ``peak`` (r_e), ``peak_step`` (-1 when H = 0), ``spike``,
     ``recovery`` (tau_e), ``valid``. ``df.attrs["rule"]`` names the rule used.
     """
-    series = _as_series(losses)
+    L, first = _as_array(losses)
+    columns = _rule_columns(L, first, window, tau, event_steps, baseline, rho, delta)
     if event_steps is None:
-        _check("window", window, 1, integer=True)
-        _check("tau", tau, 0.0, strict=True)
-        out = _unaligned(series, window, tau)
+        out = pd.DataFrame(columns)
         out.attrs["rule"] = "unaligned"
     else:
-        _check("baseline", baseline, 1, integer=True)
-        _check("rho", rho, 0.0, strict=True)
-        _check("delta", delta, 0.0)
-        events = np.asarray(list(event_steps), dtype=np.int64)
-        out = _aligned(series, events, baseline, rho, delta) if len(series) else \
-            pd.DataFrame(columns=ALIGNED_COLUMNS)
+        out = pd.DataFrame(columns) if L.size else pd.DataFrame(columns=ALIGNED_COLUMNS)
         out.attrs["rule"] = "event-aligned"
     return out
 
 
-def spike_summary(events: pd.DataFrame) -> dict[str, float]:
-    """Per-run statistics of a :func:`spike_events` table: ``spike_count``, peak max and
-    median over spikes, ``recovery_median`` over valid events, ``valid_event_rate`` =
-    valid / spikes (NaN when there are no spikes, as are the peak statistics)."""
-    spikes = events[events["spike"]]
-    valid = spikes[spikes["valid"]]
-    n = len(spikes)
+def _nan_median(values: np.ndarray) -> float:
+    """Median of the non-NaN ``values``: the same call as pandas' ``Series.median()``."""
+    return float(np.nanmedian(values[~np.isnan(values)]))
+
+
+def spike_summary(events: pd.DataFrame | Columns) -> dict[str, float]:
+    """Per-run statistics of a :func:`spike_events` table (or its :func:`spike_columns`):
+    ``spike_count``, peak max and median over spikes, ``recovery_median`` over valid
+    events, ``valid_event_rate`` = valid / spikes (NaN when there are no spikes, as are
+    the peak statistics)."""
+    spike = np.asarray(events["spike"], dtype=bool)
+    valid = spike & np.asarray(events["valid"], dtype=bool)
+    peaks = np.asarray(events["peak"], dtype=np.float64)[spike]
+    recovery = np.asarray(events["recovery"], dtype=np.float64)[valid]
+    n, n_valid = int(np.count_nonzero(spike)), int(np.count_nonzero(valid))
     return {
         "spike_count": n,
-        "spike_peak_max": float(spikes["peak"].max()) if n else np.nan,
-        "spike_peak_median": float(spikes["peak"].median()) if n else np.nan,
-        "recovery_median": float(valid["recovery"].median()) if len(valid) else np.nan,
-        "valid_event_rate": len(valid) / n if n else np.nan,
+        "spike_peak_max": float(np.nanmax(peaks)) if n else np.nan,
+        "spike_peak_median": _nan_median(peaks) if n else np.nan,
+        "recovery_median": _nan_median(recovery) if n_valid else np.nan,
+        "valid_event_rate": n_valid / n if n else np.nan,
     }
 
 
@@ -194,20 +245,7 @@ RHO_GRID = (1.25, 1.5, 2.0, 3.0, 5.0)
 BURST_COLUMNS = ["step", "baseline", "horizon", "peak", "excess_loss", "recovery_time"]
 
 
-def burst_metrics(losses: Iterable[float] | pd.Series, event_steps: Iterable[int], *,
-                  baseline: int = 10) -> pd.DataFrame:
-    """Threshold-free response of the loss to each known event (SPEC 11).
-
-    With ``b_e``, ``H`` and ``r_e`` (``peak``) of the event-aligned rule:
-    ``excess_loss = sum_{k=1..H} (L_{e+k} / b_e - 1)^+`` (the area of the loss above its
-    pre-event level over the inter-event window, in units of ``b_e``-steps) and
-    ``recovery_time`` = 0 when ``r_e <= 1`` (the loss never rose above ``b_e``), else the
-    first ``k >= argmax`` with ``L_{e+k} <= b_e``, ``inf`` (censored) if that does not
-    happen within ``H``. Events without a baseline or a window (``H = 0``) give NaN.
-    """
-    series = _as_series(losses)
-    events = spike_events(series, event_steps=event_steps, baseline=baseline)
-    L, first = series.to_numpy(), int(series.index[0]) if len(series) else 1
+def _bursts(L: np.ndarray, first: int, events: Columns) -> Columns:
     excess, recovery = [], []
     for e, b, H, peak in zip(events["step"], events["baseline"], events["horizon"], events["peak"]):
         if not (np.isfinite(b) and H >= 1 and np.isfinite(peak)):
@@ -222,10 +260,35 @@ def burst_metrics(losses: Iterable[float] | pd.Series, event_steps: Iterable[int
         k_star = int(np.argmax(window))
         k_rec = _first_at_or_below(window[k_star:], 1.0)
         recovery.append(k_star + 1 + k_rec if np.isfinite(k_rec) else np.inf)
-    out = events[["step", "baseline", "horizon", "peak"]].copy()
+    out = {key: events[key] for key in BURST_COLUMNS[:4]}
     out["excess_loss"] = np.asarray(excess, dtype=np.float64)
     out["recovery_time"] = np.asarray(recovery, dtype=np.float64)
-    return out[BURST_COLUMNS]
+    return out
+
+
+def burst_columns(losses: Iterable[float] | pd.Series, events: Columns) -> Columns:
+    """:func:`burst_metrics` from the event-aligned :func:`spike_columns` ``events`` of
+    the same ``losses`` (the runner has them already), one array per column."""
+    L, first = _as_array(losses)
+    return _bursts(L, first, events)
+
+
+def burst_metrics(losses: Iterable[float] | pd.Series, event_steps: Iterable[int], *,
+                  baseline: int = 10) -> pd.DataFrame:
+    """Threshold-free response of the loss to each known event (SPEC 11).
+
+    With ``b_e``, ``H`` and ``r_e`` (``peak``) of the event-aligned rule:
+    ``excess_loss = sum_{k=1..H} (L_{e+k} / b_e - 1)^+`` (the area of the loss above its
+    pre-event level over the inter-event window, in units of ``b_e``-steps) and
+    ``recovery_time`` = 0 when ``r_e <= 1`` (the loss never rose above ``b_e``), else the
+    first ``k >= argmax`` with ``L_{e+k} <= b_e``, ``inf`` (censored) if that does not
+    happen within ``H``. Events without a baseline or a window (``H = 0``) give NaN.
+    """
+    L, first = _as_array(losses)
+    if not L.size:  # no steps, no events: the empty table of spike_events' empty case
+        return pd.DataFrame(columns=BURST_COLUMNS).astype({"excess_loss": "float64", "recovery_time": "float64"})
+    events = _rule_columns(L, first, 20, 1.5, event_steps, baseline, 3.0, 0.5)
+    return pd.DataFrame(_bursts(L, first, events))
 
 
 def spike_count_curve(peaks: Iterable[float], rhos: Iterable[float] = RHO_GRID) -> dict[float, int]:
@@ -240,12 +303,12 @@ def rho_column(rho: float) -> str:
     return f"spike_count@{rho:g}"
 
 
-def burst_summary(bursts: pd.DataFrame, rhos: Iterable[float] = RHO_GRID) -> dict[str, float]:
-    """Per-run medians of a :func:`burst_metrics` table (NaN events left out; a censored
-    recovery counts as ``inf``, so the median is ``inf`` when most events are censored)
-    and the spike-count curve as ``spike_count@RHO`` entries."""
+def burst_summary(bursts: pd.DataFrame | Columns, rhos: Iterable[float] = RHO_GRID) -> dict[str, float]:
+    """Per-run medians of a :func:`burst_metrics` table or its :func:`burst_columns` (NaN
+    events left out; a censored recovery counts as ``inf``, so the median is ``inf`` when
+    most events are censored) and the spike-count curve as ``spike_count@RHO`` entries."""
     def median(column: str) -> float:
-        values = bursts[column].to_numpy(dtype=np.float64)
+        values = np.asarray(bursts[column], dtype=np.float64)
         values = values[~np.isnan(values)]
         return float(np.median(values)) if values.size else np.nan
 

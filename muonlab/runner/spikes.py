@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from muonlab.diagnostics.spikes import RHO_GRID, burst_metrics, burst_summary, rho_column, rule_description, spike_events, spike_summary
+from muonlab.diagnostics.spikes import RHO_GRID, burst_columns, burst_summary, rho_column, rule_description, spike_columns, spike_summary
 
 RULE_COLUMNS = (
     "spike_count",
@@ -32,9 +32,11 @@ SPIKE_COLUMNS = (*RULE_COLUMNS, *BURST_COLUMNS)
 def spike_statistics(losses: np.ndarray, event_steps: Sequence[int], rule: Mapping[str, Any]) -> dict[str, Any]:
     """The ``SPIKE_COLUMNS`` of one run. ``losses[i]`` is the loss of step ``i + 1``;
     ``event_steps`` are 1-based steps; ``rule`` holds window, tau, baseline, rho, delta."""
-    unaligned = spike_summary(spike_events(losses, window=rule["window"], tau=rule["tau"]))
+    # Numpy columns, no DataFrame: this runs once per run, after the training loop.
+    unaligned = spike_summary(spike_columns(losses, window=rule["window"], tau=rule["tau"]))
     if event_steps:
-        events = spike_events(
+        # One event-aligned table serves the SPEC 4 statistics and the burst metrics.
+        events = spike_columns(
             losses,
             window=rule["window"],
             tau=rule["tau"],
@@ -49,7 +51,7 @@ def spike_statistics(losses: np.ndarray, event_steps: Sequence[int], rule: Mappi
     out = {key: stats[key] for key in RULE_COLUMNS[:-1]}
     out["spike_count_unaligned"] = unaligned["spike_count"]
     if event_steps:
-        out.update(burst_summary(burst_metrics(losses, event_steps, baseline=rule["baseline"])))
+        out.update(burst_summary(burst_columns(losses, events)))
     else:
         out.update(dict.fromkeys(BURST_COLUMNS, np.nan))
     return out

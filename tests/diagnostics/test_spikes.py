@@ -215,3 +215,38 @@ def test_rule_description():
     d = rule_description(rho=1.5)
     assert d["unaligned"]["window"] == 20 and d["unaligned"]["tau"] == 1.5
     assert d["event_aligned"] == {**d["event_aligned"], "baseline": 10, "rho": 1.5, "delta": 0.5}
+
+
+# ---------------------------------------------------------------- numpy fast path
+@pytest.mark.parametrize("window", [1, 2, 5, 10, 20])
+def test_trailing_median_equals_pandas_rolling(window):
+    # pandas' rolling median (skiplist, +-inf read as missing) is the reference; the
+    # numpy version must give the same bits, NaN where pandas has no full window.
+    from muonlab.diagnostics.spikes import _trailing_median
+
+    rng = np.random.default_rng(window)
+    L = np.round(rng.lognormal(size=300), 2)  # rounding makes ties
+    L[[40, 41, 120, 200]] = [np.nan, np.inf, -np.inf, 0.0]
+    ref = pd.Series(L).replace([np.inf, -np.inf], np.nan).rolling(window, min_periods=window).median().shift(1).to_numpy()
+    got = _trailing_median(L, window)
+    assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(got[~np.isnan(ref)], ref[~np.isnan(ref)])
+
+
+def test_columns_match_the_tables():
+    from muonlab.diagnostics.spikes import burst_columns, burst_metrics, spike_columns
+
+    rng = np.random.default_rng(3)
+    L = np.exp(-np.arange(300) / 100) * (1 + 0.1 * rng.random(300))
+    L[[60, 110, 170]] *= 5
+    for kwargs in ({}, {"event_steps": [50, 100, 150, 300, 320], "rho": 1.5}):
+        columns, table = spike_columns(L, **kwargs), spike_events(L, **kwargs)
+        assert list(columns) == list(table.columns) and len(table) > 0
+        for name, values in columns.items():
+            assert values.dtype == table[name].dtype and np.array_equal(values, table[name].to_numpy(), equal_nan=True)
+        a, b = spike_summary(columns), spike_summary(table)
+        assert a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+    bursts = burst_columns(L, spike_columns(L, event_steps=[50, 100, 150]))
+    table = burst_metrics(L, [50, 100, 150])
+    assert list(bursts) == list(table.columns)
+    for name, values in bursts.items():
+        assert np.array_equal(values, table[name].to_numpy(), equal_nan=True)
