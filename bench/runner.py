@@ -10,7 +10,8 @@ Prints three tables:
    runs through the runner, throughput in steps x seeds per second (target >= 8x), with
    the largest per-seed difference of final losses, and the batched run's FLOP rate as a
    share of the fp32 ``bmm`` limit (target >= 70%), the batched run and the limit timed
-   in turn ``--repeats`` times (medians);
+   in turn ``--repeats`` times (medians), and the same share for the step's matmuls
+   alone (the ceiling of a run with these bits);
 3. the README default study (``studies/awbt_ablation.toml``) through the CLI into a
    temporary directory, with and without ``batch_seeds`` (target < 5 min on 2 cores).
 With one torch thread, tables 1-2 time CPU seconds of this process
@@ -36,6 +37,7 @@ import torch
 from torch import nn
 
 from muonlab import optim
+from muonlab.optim.zeropower import NS_COEFFICIENTS
 from muonlab.runner import parse_study, run
 from muonlab.runner.batched import run_batch
 from muonlab.toyproblems import AWBT, OutlierInjection
@@ -74,11 +76,47 @@ def cpu_seconds(fn: Callable[[], object]) -> float:
 
 def bmm_limit(seeds: int, d: int = 64, calls: int = 200) -> float:
     """FLOP/s of the fp32 batched matmul ``(S, d, d) @ (S, d, d)`` on the device: the
-    roof that a batched AWB-T step (all matmuls of this shape) can reach."""
+    roof that a batched AWB-T step (all matmuls of this shape) can reach.
+
+    The products go into one ``out`` buffer. Collecting ``calls`` fresh results in a
+    list (as before issue 16) timed the kernel plus the first touch of 100 MB of new
+    pages whenever the allocator had handed freed memory back to the OS: in the same
+    process, 33 GFLOP/s with ~23,000 page faults per block vs 76 GFLOP/s with none, so the
+    share read 50-120% depending on the process's history, not on the run."""
     g = torch.Generator().manual_seed(0)
     a, b = (torch.randn(seeds, d, d, generator=g).to(DEVICE["name"]) for _ in range(2))
-    seconds = statistics.median(cpu_seconds(lambda: [torch.bmm(a, b) for _ in range(calls)]) for _ in range(3))
+    out = torch.empty_like(a)
+
+    def block() -> None:
+        for _ in range(calls):
+            torch.bmm(a, b, out=out)
+
+    seconds = statistics.median(cpu_seconds(block) for _ in range(3))
     return calls * seeds * 2 * d**3 / seconds
+
+
+def step_matmuls(seeds: int, d: int = 64, steps: int = 50) -> float:
+    """FLOP/s of a batched AWB-T step's own 19 matmuls alone, called as the run calls
+    them: loss/grad ``A W B`` and ``A^T (G B^T)`` (4 ``bmm``) and NS5's 5 x (``X X^T``,
+    two ``baddbmm``), each result freshly allocated. With the run's bits fixed these
+    kernels cannot be replaced, so their rate over :func:`bmm_limit` is about the most
+    that a bit-identical batched run can reach (``baddbmm`` copies its bias into the
+    result first and runs below ``bmm``'s rate)."""
+    a, b, c = NS_COEFFICIENTS
+    g = torch.Generator().manual_seed(0)
+    A, B, W = (torch.randn(seeds, d, d, generator=g).to(DEVICE["name"]) for _ in range(3))
+    X0 = W / W.norm(dim=(-2, -1), keepdim=True)
+
+    def block() -> None:
+        for _ in range(steps):
+            R = A @ W @ B
+            A.mT @ (R @ B.mT)
+            X = X0
+            for _ in range(5):
+                S = X @ X.mT
+                X = torch.baddbmm(X, torch.baddbmm(S, S, S, beta=b, alpha=c), X, beta=a, alpha=1.0)
+
+    return steps * seeds * 19 * 2 * d**3 / cpu_seconds(block)
 
 
 def interleaved(fns: tuple[Callable[[], object], ...], repeats: int) -> list[float]:
@@ -108,23 +146,25 @@ def bench_overhead(steps: int, optimizer: str, repeats: int) -> tuple[float, flo
     return bare, runner
 
 
-def bench_batching(steps: int, seeds: int, optimizer: str, repeats: int) -> tuple[float, float, float, float]:
-    """Sequential time (one pass: 32 single runs), the batched run's median time and the
-    bmm limit's median, the two measured in turn ``repeats`` times (so that machine load
-    hits both alike), and the largest relative final-loss difference per seed."""
+def bench_batching(steps: int, seeds: int, optimizer: str, repeats: int) -> tuple[float, float, float, float, float]:
+    """Sequential time (one pass: 32 single runs), the batched run's median time, the bmm
+    limit's median and the median rate of the step's matmuls alone, the three measured
+    in turn ``repeats`` times (so that machine load hits them alike), and the largest
+    relative final-loss difference per seed."""
     configs = parse_study(STUDY.format(seeds=seeds, steps=steps, optimizer=optimizer, device=DEVICE["name"])).runs()
     run_batch(configs[:2])  # warm-up
     sequential: list = []
     batched: list = []
     t_seq = cpu_seconds(lambda: sequential.extend(run(c) for c in configs))
-    t_bat, limit = [], []
+    t_bat, limit, matmuls = [], [], []
     for _ in range(repeats):
         batched.clear()
         t_bat.append(cpu_seconds(lambda: batched.extend(run_batch(configs))))
         limit.append(bmm_limit(seeds))
+        matmuls.append(step_matmuls(seeds))
     gap = max(abs(a.summary["final_loss"] - b.summary["final_loss"]) / abs(a.summary["final_loss"])
               for a, b in zip(sequential, batched))
-    return t_seq, statistics.median(t_bat), statistics.median(limit), gap
+    return t_seq, statistics.median(t_bat), statistics.median(limit), statistics.median(matmuls), gap
 
 
 def bench_study(path: Path, batch: bool, threads: int) -> float:
@@ -170,7 +210,7 @@ def main() -> None:
     print(f"1. runner overhead, AWB-T d=64 + injection, {args.steps} steps, every=1")
     print(f"   bare loop {bare:8.3f} s   runner {runner:8.3f} s   ratio {runner / bare:5.2f}x   (target <= 1.15x)\n")
 
-    t_seq, t_bat, limit, gap = bench_batching(args.steps, args.seeds, args.optimizer, args.repeats)
+    t_seq, t_bat, limit, matmuls, gap = bench_batching(args.steps, args.seeds, args.optimizer, args.repeats)
     work = args.steps * args.seeds
     print(f"2. seed batching, AWB-T d=64, {args.seeds} seeds x {args.steps} steps")
     print(f"   sequential {work / t_seq:9.0f} steps*seeds/s ({t_seq:.2f} s)   batched {work / t_bat:9.0f} "
@@ -179,7 +219,9 @@ def main() -> None:
     # Per seed-step: loss/grad 4 x 2 d^3 and NS5 15 x 2 d^3 at d = 64 (SPEC 8).
     achieved = work * 19 * 2 * 64**3 / t_bat
     print(f"   fp32 bmm limit at ({args.seeds}, 64, 64): {limit / 1e9:.1f} GFLOP/s; batched run "
-          f"{achieved / 1e9:.1f} GFLOP/s = {achieved / limit:.0%} of it   (target >= 70%)\n")
+          f"{achieved / 1e9:.1f} GFLOP/s = {achieved / limit:.0%} of it   (target >= 70%)")
+    print(f"   the step's 19 matmuls alone (the run's kernels, the most a run with its bits can reach): "
+          f"{matmuls / 1e9:.1f} GFLOP/s = {matmuls / limit:.0%} of the limit\n")
 
     if args.skip_study:
         return
