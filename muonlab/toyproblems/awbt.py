@@ -27,7 +27,6 @@ import torch
 from torch import Tensor
 
 from muonlab.schema import SEED, Schema, at_least, flag, int_at_least
-from muonlab.toyproblems.awbt_objective import awbt_objective, supports
 from muonlab.toyproblems.orthogonal import haar_orthogonal
 
 
@@ -63,14 +62,6 @@ class _AWBTMath:
     def loss(self, W: Tensor) -> Tensor:
         """``scale/2 ||A W B - T||_F^2`` over the last two axes (eq. T-44)."""
         return (0.5 * self.scale) * self.residual(W).square().sum(dim=(-2, -1))
-
-    def objective(self, W: Tensor) -> Tensor:
-        """:meth:`loss` for training: the same values, and ``W.grad`` with the same bits,
-        from a hand-written first-order backward (:mod:`~muonlab.toyproblems.awbt_objective`;
-        not twice differentiable: Hessians use :meth:`loss`)."""
-        if supports(W, self.A, self.B):
-            return awbt_objective(W, self.A, self.B, self.T, self.scale)
-        return self.loss(W)
 
     def grad(self, W: Tensor) -> Tensor:
         """Analytic gradient ``scale A^T (A W B - T) B^T``."""

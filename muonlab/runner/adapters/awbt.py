@@ -28,7 +28,7 @@ def build(seeds: Seeds, device: torch.device, dtype: torch.dtype) -> Task:
     return matrix_task(
         seeds,
         W,
-        lambda step: summed(problem.objective(W)),
+        lambda step: summed(problem.loss(W)),
         basis=None if settings.fix_V else problem.V,
         metrics=metrics,
         loss_fn=lambda params: problem.loss(params[0]),
