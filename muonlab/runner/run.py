@@ -23,6 +23,7 @@ import torch
 
 from .config import RunConfig
 from .device import DTYPES, resolve_device
+from .host_memory import keep_freed_memory
 from .adapters import build_cell_task
 from .adapters.base import Seeds
 from .observers import Artifacts, RunObserver
@@ -97,6 +98,7 @@ def run_seeds(seeds: Seeds) -> list[RunResult]:
     the other seeds go on."""
     config = seeds.config
     device = resolve_device(config.device)
+    keep_freed_memory()  # no page faults on every step's fresh tensors (glibc)
     # The problems draw from their own per-seed generators; the global RNGs are seeded
     # only to shield the caller.
     with seeded(config.seed):
