@@ -220,7 +220,7 @@ def main() -> None:
     achieved = work * 19 * 2 * 64**3 / t_bat
     print(f"   fp32 bmm limit at ({args.seeds}, 64, 64): {limit / 1e9:.1f} GFLOP/s; batched run "
           f"{achieved / 1e9:.1f} GFLOP/s = {achieved / limit:.0%} of it   (target >= 70%)")
-    print(f"   the step's 19 matmuls alone (the run's kernels, the most a run with its bits can reach): "
+    print(f"   the step's 19 matmuls alone (the run's kernels: about the most a run with these bits can reach): "
           f"{matmuls / 1e9:.1f} GFLOP/s = {matmuls / limit:.0%} of the limit\n")
 
     if args.skip_study:
