@@ -21,12 +21,11 @@ def column_energy(M: Tensor) -> Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _median_picks(n: int, dtype: torch.dtype, device: torch.device) -> tuple[int, Tensor, float]:
-    """``k = n - below`` (how many of the largest values reach the lower middle one), the
-    positions ``[0, n-1-above, n-1-below]`` of the maximum and the two middle values in
-    the descending top-``k`` list, and the interpolation weight (``rank = 0.5 (n - 1)``)."""
+def _median_picks(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, float]:
+    """Positions ``[n-1, above, below]`` of the maximum and the two middle values in a
+    sorted row of ``n``, and the interpolation weight (``rank = 0.5 (n - 1)``)."""
     below, above, weight = rank_of(0.5, n, dtype)
-    return n - below, torch.tensor([0, n - 1 - above, n - 1 - below], device=device), weight
+    return torch.tensor([n - 1, above, below], device=device), weight
 
 
 def median_energy(E: Tensor) -> Tensor:
@@ -34,16 +33,14 @@ def median_energy(E: Tensor) -> Tensor:
     values for even ``n`` (``torch.median`` would return the lower one), bit for bit.
 
     The arithmetic of :func:`muonlab.optim.quantile.quantile` in fewer kernels (this runs
-    at every TrasMuon step): ``topk`` (a partial sort that ranks NaN above every number,
-    as ``sort`` puts it last) gives the ``k`` largest values in descending order, one
-    ``index_select`` picks the maximum and the two middle values, and the ``lerp`` runs
-    on 0-d tensors (one matrix) or on contiguous copies (a batch): the kernel paths that
-    ``quantile`` takes. A NaN anywhere in a row gives NaN, as in torch.
+    at every TrasMuon step): one sort, one ``index_select`` of the maximum and the two
+    middle values, and the ``lerp`` on 0-d tensors (one matrix) or on contiguous copies
+    (a batch), the kernel paths that ``quantile`` takes. A NaN anywhere in a row gives
+    the NaN that the sort puts last, as in torch (``topk`` would be cheaper, but it can
+    pick another of several NaNs, whose bits differ).
     """
-    n = E.shape[-1]
-    k, picks, weight = _median_picks(n, E.dtype, E.device)
-    top = torch.topk(E, k, dim=-1).values
-    last, above, below = top.index_select(-1, picks).unbind(-1)
+    picks, weight = _median_picks(E.shape[-1], E.dtype, E.device)
+    last, above, below = torch.sort(E, dim=-1).values.index_select(-1, picks).unbind(-1)
     if E.ndim > 1:
         above, below = above.contiguous(), below.contiguous()
     return torch.where(last.isnan(), last, torch.lerp(below, above, weight))

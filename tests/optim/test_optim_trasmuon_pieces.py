@@ -33,6 +33,9 @@ def energies(shape, seed, dtype, kind):
         x.zero_()
     elif kind == "nan":
         x.view(-1)[seed % x.numel()] = float("nan")
+    elif kind == "nans":  # NaNs of different bits: the median must return the one sort puts last
+        x[..., ::3] = float("nan")
+        x.view(INT_VIEW[dtype])[..., 1::3] = -1  # all bits set: a negative NaN with a payload
     elif kind == "inf":
         x.view(-1)[seed % x.numel()] = float("inf")
         x[..., 0] = float("inf")
@@ -42,7 +45,7 @@ def energies(shape, seed, dtype, kind):
 # (32, 64) and (33, 17) take the vectorised lerp path; one row and short rows the scalar one.
 @pytest.mark.parametrize("shape", [(1,), (2,), (7,), (64,), (65,), (3, 64), (32, 64), (33, 17), (4, 5, 31)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("kind", ["plain", "subnormal", "ties", "zero", "nan", "inf"])
+@pytest.mark.parametrize("kind", ["plain", "subnormal", "ties", "zero", "nan", "nans", "inf"])
 def test_median_energy_is_torch_quantile_bit_for_bit(shape, dtype, kind):
     for seed in range(4):
         E = energies(shape, seed, dtype, kind)
