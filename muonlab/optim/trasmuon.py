@@ -236,7 +236,7 @@ _ROUNDS_TO_ONE = {torch.float32: 1.0 - torch.finfo(torch.float32).eps / 4, torch
 
 def bias_corrected(E_ref: Tensor, beta_E: float, t: int) -> Tensor:
     """``E_ref / (1 - beta_E^t)``. Once the divisor rounds to 1.0 in ``E_ref``'s dtype (a
-    float32 run from step ~340 at ``beta_E = 0.95``; at once for ``beta_E = 0``), the
+    float32 run from step 338 at ``beta_E = 0.95``; at once for ``beta_E = 0``), the
     quotient is ``E_ref`` itself, bit for bit, and the division is skipped."""
     correction = 1.0 - beta_E**t
     if correction >= _ROUNDS_TO_ONE.get(E_ref.dtype, 2.0):
