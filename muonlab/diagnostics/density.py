@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .lanczos import LanczosProcess
+from .lanczos import LanczosProcess, LanczosWorkspace
 from .operators import Operator
 from .results import SpectralDensity
 from .trace import probe_vector
@@ -48,8 +48,10 @@ def slq_density(
     steps = min(n_steps, op.dim)
     nodes, weights = [], []
     n_matvec = 0
+    workspace = LanczosWorkspace(op, steps, keep_products=False)
     for _ in range(n_probes):
-        process = LanczosProcess(op, probe_vector(op, generator, "rademacher"), max_steps=steps)
+        process = LanczosProcess(op, probe_vector(op, generator, "rademacher"), max_steps=steps,
+                                 workspace=workspace)
         while process.n_steps < steps and not process.invariant:
             process.step()
             n_matvec += 1

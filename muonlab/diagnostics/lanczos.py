@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import torch
+from torch.linalg import vector_norm
 
 from .operators import Operator
 from .results import EigenResult
@@ -41,6 +42,16 @@ DGKS_RATIO = 1.0 / math.sqrt(2.0)
 # only; a process runs at most CHECK_EVERY - 1 products past its convergence point.
 CHECK_EVERY = 4
 
+_STEVD = scipy.linalg.get_lapack_funcs("stevd", dtype=np.float64)
+
+
+def _host_floats(*scalars: torch.Tensor) -> list[float]:
+    """0-d tensors as Python floats: one ``float`` each on the CPU (a stack and a copy
+    cost more than the reads), one stacked transfer (one synchronisation) elsewhere."""
+    if scalars[0].device.type == "cpu":
+        return [float(x) for x in scalars]
+    return torch.stack(scalars).tolist()
+
 
 # Default Ritz-residual tolerance, from the accuracy-per-HVP table of bench/lanczos.py
 # (top-10, AWB-T d=64 kappa=1e4 and the digits MLP): eigenvalue errors fall like tol^2,
@@ -49,6 +60,18 @@ CHECK_EVERY = 4
 # values, and keeps Ritz vectors to ~1e-6 / gap (1e-4 saves 10% more HVPs but its
 # vectors, ~1e-5 off on the AWB-T multiplicity groups, are too coarse for subspaces).
 DEFAULT_TOL = 1e-6
+
+
+class LanczosWorkspace:
+    """Row storage for Lanczos processes that run one after another (locking, or the
+    probes of SLQ): each process writes over the rows of the one before, so a call writes
+    its memory once, not once per process (on the CPU a first write to fresh memory costs
+    page faults, about as much as a Gram-Schmidt pass here). ``rows`` holds the locked
+    vectors and then the basis; ``products`` the raw products ``A v_j`` (optional)."""
+
+    def __init__(self, op: Operator, n_rows: int, *, keep_products: bool) -> None:
+        self.rows = torch.empty(n_rows, op.dim, dtype=op.dtype, device=op.device)
+        self.products = torch.empty(n_rows, op.dim, dtype=op.dtype, device=op.device) if keep_products else None
 
 
 class LanczosProcess:
@@ -61,7 +84,10 @@ class LanczosProcess:
 
     ``keep_products`` stores the raw products ``A v_j`` so that Ritz residuals can be
     checked against ``A`` itself, not against the recurrence. ``norm_hint`` is a known
-    lower bound on ``||A||`` (scale of the invariance test).
+    lower bound on ``||A||`` (scale of the invariance test). ``workspace`` lends the rows
+    (at least ``len(deflate) + max_steps`` of them, with products if ``keep_products``);
+    by default the process allocates its own. A process owns the workspace's rows until
+    the next one is created on it.
     """
 
     def __init__(
@@ -73,19 +99,24 @@ class LanczosProcess:
         deflate: torch.Tensor | None = None,
         keep_products: bool = False,
         norm_hint: float = 0.0,
+        workspace: LanczosWorkspace | None = None,
     ) -> None:
         self.op = op
         n_locked = 0 if deflate is None else deflate.shape[1]
+        if workspace is None:
+            workspace = LanczosWorkspace(op, n_locked + max_steps, keep_products=keep_products)
+        elif workspace.rows.shape[0] < n_locked + max_steps or (keep_products and workspace.products is None):
+            raise ValueError(f"workspace holds {workspace.rows.shape[0]} rows"
+                             f"{'' if workspace.products is not None or not keep_products else ' without products'}; "
+                             f"this process needs {n_locked + max_steps}{' with products' if keep_products else ''}")
         # Stored as rows so that appending a vector is a contiguous write: the locked
         # vectors first, then the basis of this process.
-        self._all_rows = torch.empty(n_locked + max_steps, op.dim, dtype=op.dtype, device=op.device)
+        self._all_rows = workspace.rows[: n_locked + max_steps]
         if n_locked:
             self._all_rows[:n_locked] = deflate.T
         self._n_locked = n_locked
         self._rows = self._all_rows[n_locked:]
-        self._product_rows = (
-            torch.empty(max_steps, op.dim, dtype=op.dtype, device=op.device) if keep_products else None
-        )
+        self._product_rows = workspace.products[:max_steps] if keep_products else None
         self.alpha: list[float] = []
         self.beta: list[float] = []
         self.max_steps = max_steps
@@ -113,15 +144,16 @@ class LanczosProcess:
     def _project_out(self, w: torch.Tensor, j: int) -> tuple[torch.Tensor, float]:
         """Remove the components of ``w`` along ``deflate`` and ``v_0..v_{j-1}`` (DGKS);
         return the result (a new tensor unless there is nothing to remove) and its norm."""
-        rows = self._all_rows[: self._n_locked + j]
-        if rows.shape[0] == 0:
-            return w, float(w.norm())
-        before = w.norm()
+        n_rows = self._n_locked + j
+        if n_rows == 0:
+            return w, _host_floats(vector_norm(w))[0]
+        rows = self._all_rows[:n_rows]
+        before = vector_norm(w)
         w = torch.addmv(w, rows.T, rows @ w, alpha=-1.0)
-        before, after = torch.stack([before, w.norm()]).tolist()
+        before, after = _host_floats(before, vector_norm(w))
         if after < DGKS_RATIO * before:
             w = torch.addmv(w, rows.T, rows @ w, alpha=-1.0)
-            after = float(w.norm())
+            after = _host_floats(vector_norm(w))[0]
         return w, after
 
     def step(self) -> None:
@@ -142,7 +174,7 @@ class LanczosProcess:
         w = self.op.matvec(v)
         if self._product_rows is not None:
             self._product_rows[j] = w
-        alpha, w_norm = torch.stack([v @ w, w.norm()]).tolist()
+        alpha, w_norm = _host_floats(torch.dot(v, w), vector_norm(w))
         self.alpha.append(alpha)
         self.norm_estimate = max(self.norm_estimate, w_norm)
         w = torch.add(w, v, alpha=-alpha)  # a new tensor: the operator's output is not ours
@@ -157,36 +189,40 @@ class LanczosProcess:
 
     def tridiagonal_eigh(self) -> tuple[np.ndarray, np.ndarray]:
         """Ritz values (ascending) and eigenvectors of ``T_j`` (small, on the host)."""
-        d = np.asarray(self.alpha, dtype=np.float64)
-        e = np.asarray(self.beta[:-1], dtype=np.float64)
+        d = np.array(self.alpha, dtype=np.float64)
         if d.size == 1:
-            return d.copy(), np.ones((1, 1))
-        return scipy.linalg.eigh_tridiagonal(d, e)
+            return d, np.ones((1, 1))
+        # LAPACK's stevd, the driver scipy.linalg.eigh_tridiagonal picks for all
+        # eigenpairs, called directly: the wrapper's checks cost a quarter of the call.
+        theta, s, info = _STEVD(d, np.array(self.beta[:-1], dtype=np.float64), compute_v=1)
+        if info:
+            raise np.linalg.LinAlgError(f"stevd failed on the Lanczos tridiagonal (info={info})")
+        return theta, s
 
 
 @dataclass(frozen=True)
 class _Pairs:
     values: torch.Tensor  # (n,)
-    vectors: torch.Tensor  # (dim, n)
+    rows: torch.Tensor  # (n, dim): the vectors as rows, so selecting pairs copies rows
     residuals: torch.Tensor  # (n,)
     converged: torch.Tensor  # (n,) bool
 
     @staticmethod
     def empty(op: Operator) -> _Pairs:
         z = torch.empty(0, dtype=op.dtype, device=op.device)
-        return _Pairs(z, torch.empty(op.dim, 0, dtype=op.dtype, device=op.device), z,
+        return _Pairs(z, torch.empty(0, op.dim, dtype=op.dtype, device=op.device), z,
                       torch.empty(0, dtype=torch.bool, device=op.device))
 
     def concat(self, other: _Pairs) -> _Pairs:
         return _Pairs(
             torch.cat([self.values, other.values]),
-            torch.cat([self.vectors, other.vectors], dim=1),
+            torch.cat([self.rows, other.rows]),
             torch.cat([self.residuals, other.residuals]),
             torch.cat([self.converged, other.converged]),
         )
 
     def select(self, index: torch.Tensor) -> _Pairs:
-        return _Pairs(self.values[index], self.vectors[:, index], self.residuals[index],
+        return _Pairs(self.values[index], self.rows[index], self.residuals[index],
                       self.converged[index])
 
 
@@ -219,10 +255,9 @@ def _ritz_pairs(process: LanczosProcess, theta: np.ndarray, s: np.ndarray, idx: 
     values = torch.as_tensor(theta[idx], dtype=op.dtype, device=op.device)
     vector_rows = coeff @ process.basis.T
     residuals = (coeff @ process.products.T - values[:, None] * vector_rows).norm(dim=1)
-    vectors = vector_rows.T.contiguous()
     bound = criterion.bound(theta[idx], process.norm_estimate)
     converged = residuals.cpu().numpy() <= bound
-    return _Pairs(values, vectors, residuals, torch.as_tensor(converged, device=op.device))
+    return _Pairs(values, vector_rows, residuals, torch.as_tensor(converged, device=op.device))
 
 
 def _top_order(theta: np.ndarray, k: int, which: str) -> np.ndarray:
@@ -327,6 +362,7 @@ def lanczos(
     leftover = _Pairs.empty(op)
     n_matvec = 0
     norm_estimate = 0.0
+    workspace = LanczosWorkspace(op, k + min(budget, op.dim), keep_products=True)
     while True:
         capacity = min(budget - n_matvec, op.dim - locked.values.numel())
         if capacity <= 0:
@@ -336,7 +372,8 @@ def lanczos(
         if start is None:
             start = _random_start(op, generator)
         process = LanczosProcess(op, start, max_steps=capacity,
-                                 deflate=locked.vectors, keep_products=True, norm_hint=norm_estimate)
+                                 deflate=locked.rows.T, keep_products=True, norm_hint=norm_estimate,
+                                 workspace=workspace)
         found = _extend_until_done(process, k, which, threshold, criterion)
         n_matvec += process.n_steps
         start = None
@@ -351,7 +388,7 @@ def lanczos(
     result = _top(locked.concat(leftover), k, which)
     return EigenResult(
         eigenvalues=result.values,
-        eigenvectors=result.vectors,
+        eigenvectors=result.rows.T.contiguous(),
         residuals=result.residuals,
         converged=result.converged,
         n_matvec=n_matvec,

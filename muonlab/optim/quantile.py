@@ -24,7 +24,7 @@ _NP_FLOAT = {torch.float32: np.float32, torch.float64: np.float64, torch.float16
 
 
 @functools.lru_cache(maxsize=256)
-def _rank(q: float, n: int, dtype: torch.dtype) -> tuple[int, int, float]:
+def rank_of(q: float, n: int, dtype: torch.dtype) -> tuple[int, int, float]:
     """``(below, above, weight)`` of ``rank = q (n - 1)`` computed in ``dtype``."""
     as_float = _NP_FLOAT.get(dtype, np.float32)
     rank = as_float(q) * as_float(n - 1)
@@ -42,7 +42,7 @@ def sorted_quantile(sorted_x: Tensor, q: float) -> Tensor:
     n = sorted_x.shape[-1]
     if n == 0:
         raise ValueError("sorted_quantile: empty last axis")
-    below, above, weight = _rank(q, n, sorted_x.dtype)
+    below, above, weight = rank_of(q, n, sorted_x.dtype)
     value = sorted_x.narrow(-1, below, 1).contiguous().lerp_(sorted_x.narrow(-1, above, 1).contiguous(), weight)
     last = sorted_x.narrow(-1, n - 1, 1)
     # A NaN sorts last; torch.quantile returns NaN for such a row.

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from .base import MatrixOptimizer, MomentumHook, decay_weights, validate_common
 from .column_clip import column_clip_coefficient, column_energy, energy_ratio, median_energy
@@ -159,55 +160,85 @@ class TrasMuon(MatrixOptimizer):
     def _step_group(self, group: dict[str, Any], stats: StepStats) -> None:
         lr, eps = group["lr"], group["eps"]
         beta_E, T_w = group["beta_E"], group["T_w"]
+        gamma_sq = lr * lr
         for p in self.params_with_grad(group):
             state = self.state[p]
             if not state:
                 state.update(self._init_state(p))
             state["step"] += 1
             t = state["step"]
-            m, n = p.shape[-2:]
             M = state["momentum_buffer"]
+            dtype, device = p.dtype, p.device
+            clipping = group["clip"] and t > T_w
 
             # The fixed numbers as cached 0-d tensors: the same values, cheaper ops.
-            eps_t = constant(eps, p.dtype, p.device)
+            eps_t = constant(eps, dtype, device)
             decay_weights(p, lr, group["weight_decay"])
             self.momentum_step(p, p.grad, M, group["beta1"], False, t)
-            M_scaled = M / M.norm(dim=(-2, -1), keepdim=True).div_(constant(math.sqrt(m * n), p.dtype, p.device)).add_(eps_t)
-            O = zeropower(M_scaled, group["ns_steps"], dtype=group["ns_dtype"]).to(p.dtype)
+            M_scaled = rms_normalized(M, eps_t)
+            O = zeropower(M_scaled, group["ns_steps"], dtype=group["ns_dtype"]).to(dtype)
             state["v_row"].lerp_(row_mean_square(O), 1.0 - group["beta2"])
             O_base = row_rescale(O, state["v_row"], eps_t)
             eta_hat = calibrated_step(O_base, lr, eps_t)
 
             E = column_energy(M)
-            state["E_ref"].lerp_(median_energy(E), 1.0 - beta_E)
-            E_ref_used = state["E_ref"] / (1.0 - beta_E**t) if group["ref_bias_correction"] else state["E_ref"]
-            r = energy_ratio(E, E_ref_used, eps_t)
+            E_ref = state["E_ref"]
+            E_ref.lerp_(median_energy(E), 1.0 - beta_E)
+            if group["ref_bias_correction"]:
+                E_ref = bias_corrected(E_ref, beta_E, t)
+            r = energy_ratio(E, E_ref, eps_t)
 
-            gamma_sq = lr * lr
-            state["S"].add_(constant(gamma_sq, p.dtype, p.device))
-            state["C"].add_(state["c_last"], alpha=gamma_sq)
-            if group["clip"] and t > T_w and t % group["K"] == 0:
+            S, C, c_last = state["S"], state["C"], state["c_last"]
+            S.add_(constant(gamma_sq, dtype, device))
+            C.add_(c_last, alpha=gamma_sq)
+            if clipping and t % group["K"] == 0:
                 k = group["k"]
                 c_inst = column_clip_coefficient(
                     r,
                     alpha=group["alpha"],
                     c_min=group["c_min"],
-                    k=None if k is None else constant(k, p.dtype, p.device),
-                    one=constant(1.0, p.dtype, p.device),
+                    k=None if k is None else constant(k, dtype, device),
+                    one=constant(1.0, dtype, device),
                 )
                 state["c_ema"].lerp_(c_inst, 1.0 - group["beta_c"])
-            if group["clip"] and t > T_w:
-                S = state["S"]
-                c_avg = state["C"] / ((S.unsqueeze(-1) if S.ndim else S) + eps_t)
-                torch.lerp(state["c_ema"], c_avg, group["rho"], out=state["c_last"])
+            if clipping:
+                c_avg = C / ((S.unsqueeze(-1) if S.ndim else S) + eps_t)
+                torch.lerp(state["c_ema"], c_avg, group["rho"], out=c_last)
             else:
-                state["c_last"].fill_(1.0)
-            c = state["c_last"]
+                c_last.fill_(1.0)
 
             # (c_j eta_hat) per column, then O_base times that row: the same products.
-            update = O_base * (c * eta_hat.unsqueeze(-1)).unsqueeze(-2)
+            if eta_hat.ndim:
+                update = O_base * (c_last * eta_hat.unsqueeze(-1)).unsqueeze(-2)
+            else:  # one matrix: the 0-d step and the (n,) row broadcast as they are
+                update = O_base * (c_last * eta_hat)
             p.sub_(update)
             stats.add_update(update)
             stats.add_mean("eta_hat", eta_hat)
             stats.add_energy_ratios(r)
-            stats.add_column_scales(c)
+            stats.add_column_scales(c_last)
+
+
+def rms_normalized(M: Tensor, eps: Tensor) -> Tensor:
+    """``M / (||M||_F / sqrt(m n) + eps)`` per matrix (Algorithm 1's NS input); ``eps`` a
+    0-d tensor of ``M``'s dtype. ``addcdiv`` rounds the quotient, then the sum, as the
+    two separate ops do (its factor 1 is exact)."""
+    m, n = M.shape[-2:]
+    norm = torch.linalg.vector_norm(M, dim=(-2, -1), keepdim=True)
+    return M / torch.addcdiv(eps, norm, constant(math.sqrt(m * n), M.dtype, M.device))
+
+
+# The smallest Python float that the cast to each dtype rounds to 1.0 (round to nearest,
+# ties to even: the midpoint 1 - eps/4 below 1.0 goes to 1.0). float64: 1.0 itself. Other
+# dtypes always divide (2.0 is never reached).
+_ROUNDS_TO_ONE = {torch.float32: 1.0 - torch.finfo(torch.float32).eps / 4, torch.float64: 1.0}
+
+
+def bias_corrected(E_ref: Tensor, beta_E: float, t: int) -> Tensor:
+    """``E_ref / (1 - beta_E^t)``. Once the divisor rounds to 1.0 in ``E_ref``'s dtype (a
+    float32 run from step 338 at ``beta_E = 0.95``; at once for ``beta_E = 0``), the
+    quotient is ``E_ref`` itself, bit for bit, and the division is skipped."""
+    correction = 1.0 - beta_E**t
+    if correction >= _ROUNDS_TO_ONE.get(E_ref.dtype, 2.0):
+        return E_ref
+    return E_ref / correction

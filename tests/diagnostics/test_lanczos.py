@@ -159,3 +159,32 @@ def test_invalid_arguments(kwargs: dict, field: str) -> None:
     op = MatrixOperator(torch.eye(60, dtype=torch.float64))
     with pytest.raises(ValueError, match=field):
         lanczos(op, **kwargs)
+
+
+def test_workspace_reuse_gives_the_same_process() -> None:
+    """Processes that reuse one workspace (as ``lanczos`` and SLQ do) follow exactly the
+    recurrence of processes with their own rows: reuse moves no number."""
+    from muonlab.diagnostics.lanczos import LanczosProcess, LanczosWorkspace
+
+    A = _matrix_with_spectrum(_spread_spectrum(60, seed=5), seed=6)
+    op = MatrixOperator(A)
+    g = torch.Generator().manual_seed(0)
+    starts = [torch.randn(60, generator=g, dtype=torch.float64) for _ in range(3)]
+    deflate = torch.linalg.qr(torch.randn(60, 4, generator=g, dtype=torch.float64)).Q
+    workspace = LanczosWorkspace(op, 4 + 20, keep_products=True)
+    # Fill the workspace with garbage first: a process must not read rows it did not write.
+    workspace.rows.fill_(float("nan"))
+    workspace.products.fill_(float("nan"))
+    for start, defl in zip(starts, [None, deflate, deflate[:, :2]]):
+        own = LanczosProcess(op, start, max_steps=20, deflate=defl, keep_products=True)
+        lent = LanczosProcess(op, start, max_steps=20, deflate=defl, keep_products=True, workspace=workspace)
+        for _ in range(15):
+            own.step()
+            lent.step()
+        assert own.alpha == lent.alpha and own.beta == lent.beta
+        assert torch.equal(own.basis, lent.basis) and torch.equal(own.products, lent.products)
+    with pytest.raises(ValueError, match="workspace holds 24 rows; this process needs 25"):
+        LanczosProcess(op, starts[0], max_steps=21, deflate=deflate, workspace=workspace)
+    with pytest.raises(ValueError, match="without products"):
+        LanczosProcess(op, starts[0], max_steps=5, keep_products=True,
+                       workspace=LanczosWorkspace(op, 5, keep_products=False))
