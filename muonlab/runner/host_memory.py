@@ -13,7 +13,9 @@ churn. Numbers are unchanged: torch aligns every CPU buffer to 64 bytes either w
 no kernel reads memory it did not write.
 
 Process-wide and idempotent; a no-op (False) where the C library has no ``mallopt``
-(macOS, musl).
+(macOS, musl), and where the user has set glibc's malloc tuning already
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``glibc.malloc`` tunables in
+``GLIBC_TUNABLES``): their choice stands.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
+from collections.abc import Mapping
 
 # <malloc.h>
 M_TRIM_THRESHOLD = -1
@@ -29,9 +33,16 @@ MMAP_THRESHOLD_BYTES = 32 << 20  # DEFAULT_MMAP_THRESHOLD_MAX on 64-bit glibc
 TRIM_THRESHOLD_BYTES = 64 << 20
 
 
+def _user_tuned_malloc(environ: Mapping[str, str]) -> bool:
+    return ("MALLOC_MMAP_THRESHOLD_" in environ or "MALLOC_TRIM_THRESHOLD_" in environ
+            or "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""))
+
+
 @functools.cache
 def keep_freed_memory() -> bool:
     """Fix glibc's mmap and trim thresholds (module docstring); True when applied."""
+    if _user_tuned_malloc(os.environ):
+        return False
     name = ctypes.util.find_library("c")
     if name is None:
         return False

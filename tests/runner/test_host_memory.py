@@ -40,3 +40,16 @@ def test_batched_run_reuses_freed_memory():
     # (the freed top of the heap handed back to the OS and touched again); with the
     # fixed ones 6-330 (the interpreter's and the first steps' own allocations).
     assert faults < 2000
+
+
+@pytest.mark.parametrize("environ, tuned", [
+    ({}, False),
+    ({"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}, False),
+    ({"MALLOC_TRIM_THRESHOLD_": "0"}, True),
+    ({"MALLOC_MMAP_THRESHOLD_": "131072"}, True),
+    ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}, True),
+])
+def test_user_malloc_tuning_is_left_alone(environ: dict[str, str], tuned: bool):
+    from muonlab.runner.host_memory import _user_tuned_malloc
+
+    assert _user_tuned_malloc(environ) is tuned
