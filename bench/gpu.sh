@@ -11,6 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
+# A machine with torch but not every dependency (the lent H200 image lacks schedulefree)
+# and no network: wheels carried in .whl/ (docs/performance.md, "GPU") go to a private
+# target; the repository itself is imported from here.
+if compgen -G ".whl/*.whl" > /dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/muonlab-site .whl/*.whl
+  export PYTHONPATH="$PWD:/tmp/muonlab-site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'bench/gpu.sh: CUDA is not available here')"
 "$PY" -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name(0))"
 WORK=$(mktemp -d)
