@@ -24,9 +24,29 @@ def panels(study: Study, rows: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame
         yield ", ".join(f"{c}={v}" for c, v in zip(settings, key)), part
 
 
+def _float_digits(values: pd.Series) -> int:
+    """Fewest significant digits (at least 3) that keep the distinct floats of
+    ``values`` distinct when written with ``g`` (a matched lr is 0.0023655693306786504)."""
+    distinct = {float(v) for v in values if isinstance(v, float) and pd.notna(v)}
+    return next((d for d in range(3, 18) if len({f"{v:.{d}g}" for v in distinct}) == len(distinct)), 17)
+
+
+def _setting(column: str, value: object, digits: int) -> str | None:
+    """One swept setting in a series label: ``lr=0.00237``, the control's name (none for
+    the plain treatment ``control=none``), ``matched to X``."""
+    if column == "control":
+        return None if value == "none" else str(value)
+    if column == "matched_to":
+        return f"matched to {value}"
+    return f"{column}={value:.{digits}g}" if isinstance(value, float) else f"{column}={value}"
+
+
 def series(study: Study, rows: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """(label, rows) per optimizer (and swept hyperparameter values), in study order."""
+    """(label, rows) per optimizer (and swept hyperparameter values), in study order.
+    Labels are the same for every subset of the study's rows (float digits are chosen
+    on the whole summary)."""
     hparams = study.swept_hparams
+    digits = {c: _float_digits(study.summary[c]) for c in hparams if c in study.summary.columns}
     for optimizer in study.optimizers:
         part = rows[rows["optimizer"] == optimizer]
         if part.empty:
@@ -36,7 +56,8 @@ def series(study: Study, rows: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame
             continue
         for key, sub in part.groupby(hparams, sort=False, dropna=False):
             key = key if isinstance(key, tuple) else (key,)
-            yield optimizer + " " + " ".join(f"{c}={v}" for c, v in zip(hparams, key) if pd.notna(v)), sub
+            settings = [_setting(c, v, digits.get(c, 3)) for c, v in zip(hparams, key) if pd.notna(v)]
+            yield " ".join([optimizer, *(s for s in settings if s)]), sub
 
 
 def study_style(study: Study) -> StudyStyle:

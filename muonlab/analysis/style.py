@@ -85,7 +85,7 @@ class SeriesStyle:
         """Keyword arguments of ``Axes.plot``: colour, line style and sparse markers
         (staggered by ``index`` so that coinciding lines show both markers)."""
         kw: dict[str, object] = {"color": self.color, "linestyle": self.linestyle}
-        if n_points > 1:
+        if n_points > 0:  # a single point (one evaluation) is a marker or nothing
             every = max(1, n_points // MARKERS_PER_LINE)
             kw.update(marker=self.marker, markersize=4, markevery=(index * every // 3 % every, every))
         return kw
@@ -224,8 +224,12 @@ def figure_legend(fig: Figure, axes: Sequence[Axes], *, max_cols: int = 4) -> No
     for ncol in range(min(max_cols, len(entries)), 0, -1):
         legend = fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=ncol, fontsize="small")
         if legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width or ncol == 1:
-            return
+            break
         legend.remove()
+    # The figure grows by the legend's height, so the panels keep their size however
+    # many entries there are (constrained layout would otherwise squeeze them, or give
+    # up and let the legend cover them).
+    fig.set_figheight(fig.get_figheight() + legend.get_window_extent(renderer).height / fig.dpi)
 
 
 def _wrap_to(text: Text, width_px: float, renderer: object) -> None:

@@ -127,6 +127,28 @@ def test_no_text_outside_the_figure(figures: dict[str, dict[str, Figure]], kind:
     assert problems == []
 
 
+def _overlaps(a: Bbox, b: Bbox) -> bool:
+    return a.x0 < b.x1 - SLACK_PX and b.x0 < a.x1 - SLACK_PX and a.y0 < b.y1 - SLACK_PX and b.y0 < a.y1 - SLACK_PX
+
+
+def legend_problems(name: str, fig: Figure) -> list[str]:
+    """A figure legend over a panel, or over any of a panel's labels (tick labels, axis
+    labels, titles: the panel's tight box)."""
+    renderer = _draw(fig)
+    problems = []
+    for legend in fig.legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            if ax.get_visible() and _overlaps(box, ax.get_tightbbox(renderer)):
+                problems.append(f"{name}: the legend {box.bounds} covers the panel {ax.get_title()!r}")
+    return problems
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_legends_cover_no_panel(figures: dict[str, dict[str, Figure]], kind: str) -> None:
+    assert [p for name, fig in figures[kind].items() for p in legend_problems(name, fig)] == []
+
+
 @pytest.mark.parametrize("kind", list(EXPECTED))
 def test_tick_labels_distinct_and_apart(figures: dict[str, dict[str, Figure]], kind: str) -> None:
     problems = []
